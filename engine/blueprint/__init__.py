@@ -1,0 +1,1 @@
+"""The blueprint room (see DESIGN.md)."""

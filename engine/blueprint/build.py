@@ -1,0 +1,429 @@
+"""Semantic checks and construction of the frozen model from checked blueprint data."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from decimal import Decimal, InvalidOperation
+from types import MappingProxyType
+from typing import Any, Protocol
+
+from engine.blueprint.model import (
+    SYSTEM_COLUMNS,
+    App,
+    FieldDef,
+    IndexDef,
+    Label,
+    LayoutDef,
+    LayoutSection,
+    ObjectDef,
+    Option,
+)
+from engine.blueprint.shape import blueprint_schema, did_you_mean
+from engine.blueprint.source import Path_, Source
+from engine.errors import Problem
+
+COMMON_FIELD_KEYS = frozenset({"type", "label", "help", "required", "unique", "index", "default", "renamed_from"})
+#: Field names that would clash with system columns or API query parameters.
+RESERVED_FIELD_NAMES = frozenset(SYSTEM_COLUMNS) | {
+    "sort",
+    "limit",
+    "cursor",
+    "fields",
+    "filter",
+    "total",
+    "q",
+    "expand",
+    "deleted_at",
+}
+#: Type-specific field keys (the schema's field keys beyond the common ones).
+SETTING_KEYS = frozenset(blueprint_schema()["$defs"]["field"]["properties"]) - COMMON_FIELD_KEYS
+RESERVED_OBJECT_PREFIXES = ("lw_", "sqlite_", "pg_")
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+class FieldTypeSpec(Protocol):
+    """What the checker needs of a field type (implemented by engine.types)."""
+
+    settings: frozenset[str]
+
+    def parse(self, f: FieldDef, raw: Any) -> Any: ...
+    def validate(self, f: FieldDef, value: Any) -> str | None: ...
+    def check_definition(self, f: FieldDef) -> list[tuple[str, str, str]]: ...
+
+
+class FieldTypes(Protocol):
+    def __contains__(self, name: object) -> bool: ...
+    def __getitem__(self, name: str) -> FieldTypeSpec: ...
+
+
+def _list(raw: Any) -> list[Any]:
+    return raw if isinstance(raw, list) else []
+
+
+def _dict(raw: Any) -> dict[str, Any]:
+    return raw if isinstance(raw, dict) else {}
+
+
+def article(word: str) -> str:
+    return f"an {word}" if word[:1] in "aeiou" else f"a {word}"
+
+
+def humanize(name: str) -> str:
+    return name.replace("_", " ").strip().capitalize()
+
+
+def label_of(raw: Any, fallback: str) -> Label:
+    if isinstance(raw, dict):
+        return Label(en=str(raw.get("en") or fallback), zh=raw.get("zh"))
+    if isinstance(raw, str) and raw:
+        return Label(en=raw)
+    return Label(en=humanize(fallback))
+
+
+def _maybe_label(raw: Any) -> Label | None:
+    return label_of(raw, "") if raw else None
+
+
+def _decimal(raw: Any) -> Decimal | None:
+    if raw is None or isinstance(raw, bool):
+        return None
+    try:
+        return Decimal(str(raw))
+    except InvalidOperation:
+        return None
+
+
+class AppBuilder:
+    """Turns shape-checked data into an `App`, reporting every semantic problem found."""
+
+    def __init__(self, src: Source, types: FieldTypes, problems: list[Problem]) -> None:
+        self.src = src
+        self.types = types
+        self.problems = problems
+
+    def fail(self, path: Path_, message: str, code: str, *, key: bool = False) -> None:
+        self.problems.append(self.src.problem(path, message, code, key=key))
+
+    # -- app -----------------------------------------------------------------------------
+    def build(self) -> App:
+        data = self.src.data
+        app = _dict(data.get("app"))
+        if "app" not in data:
+            self.fail((), "missing section 'app' (name, label, version)", "schema.required")
+        raw_objects = _dict(data.get("objects"))
+        if not raw_objects:
+            self.fail(
+                ("objects",) if "objects" in data else (),
+                "a blueprint needs at least one object",
+                "app.no_objects",
+            )
+        parents = self._child_parents(raw_objects)
+        objects = [self._object(name, raw, parents) for name, raw in raw_objects.items() if isinstance(raw, dict)]
+        self._check_references(objects)
+        self._check_renames(objects, ("objects",))
+        return App(
+            name=str(app.get("name", "app")),
+            label=label_of(app.get("label"), str(app.get("name", "app"))),
+            version=str(app.get("version", "0")),
+            objects=tuple(objects),
+            description=_maybe_label(app.get("description")),
+            default_locale=str(app.get("default_locale", "en")),
+        )
+
+    def _child_parents(self, raw_objects: Mapping[str, Any]) -> dict[str, str]:
+        """child object -> parent object, from child_table fields; reports shared and cyclic children."""
+        parents: dict[str, str] = {}
+        for oname, raw in raw_objects.items():
+            fields = raw.get("fields") if isinstance(raw, dict) else None
+            for fname, fraw in (fields or {}).items() if isinstance(fields, dict) else ():
+                if not isinstance(fraw, dict) or fraw.get("type") != "child_table":
+                    continue
+                child = fraw.get("object")
+                if not isinstance(child, str) or child not in raw_objects:
+                    continue
+                path = ("objects", oname, "fields", fname, "object")
+                if child == oname:
+                    self.fail(path, f"'{oname}' cannot be a child table of itself", "object.child_cycle")
+                elif child in parents:
+                    self.fail(
+                        path,
+                        f"'{child}' is already the child table of '{parents[child]}'; "
+                        "a line object belongs to one parent",
+                        "object.child_shared",
+                    )
+                else:
+                    parents[child] = oname
+        for child in list(parents):
+            seen = [child]
+            node = child
+            while node in parents:
+                node = parents[node]
+                if node in seen:
+                    cycle = " -> ".join(reversed([*seen, node]))
+                    self.fail(
+                        ("objects", child),
+                        f"child tables form a cycle: {cycle}",
+                        "object.child_cycle",
+                        key=True,
+                    )
+                    for c in seen:
+                        parents.pop(c, None)
+                    break
+                seen.append(node)
+        return parents
+
+    # -- objects ---------------------------------------------------------------------------
+    def _object(self, name: str, raw: Mapping[str, Any], parents: Mapping[str, str]) -> ObjectDef:
+        path: Path_ = ("objects", name)
+        if name.startswith(RESERVED_OBJECT_PREFIXES):
+            self.fail(
+                path,
+                f"object name '{name}' is reserved (prefixes {', '.join(RESERVED_OBJECT_PREFIXES)} "
+                "belong to the system)",
+                "name.reserved",
+                key=True,
+            )
+        parent = parents.get(name)
+        raw_fields = _dict(raw.get("fields"))
+        fields = [self._field(path, fname, fraw) for fname, fraw in raw_fields.items() if isinstance(fraw, dict)]
+        self._check_columns(path, fields, parent)
+        self._check_renames(fields, (*path, "fields"))
+        field_names = [f.name for f in fields]
+        title = str(raw.get("title", "name"))
+        if "title" in raw and title not in field_names:
+            self.fail(
+                (*path, "title"),
+                f"title field '{title}' is not a field of '{name}'{did_you_mean(title, field_names)}",
+                "object.unknown_field",
+            )
+        elif title not in field_names:
+            title = next((f.name for f in fields if f.type in ("text", "autonumber")), "id")
+        indexes = tuple(
+            self._index(path, i, ix, fields) for i, ix in enumerate(_list(raw.get("indexes"))) if isinstance(ix, dict)
+        )
+        layouts = tuple(
+            self._layout((*path, "layouts", lname), lname, lraw, field_names)
+            for lname, lraw in _dict(raw.get("layouts")).items()
+            if isinstance(lraw, dict)
+        )
+        label = label_of(raw.get("label"), name)
+        return ObjectDef(
+            name=name,
+            label=label,
+            plural=label_of(raw.get("plural"), label.en),
+            fields=tuple(fields),
+            indexes=indexes,
+            layouts=layouts,
+            owned=bool(raw.get("owned", parent is None)),
+            title_field=title,
+            parent=parent,
+            renamed_from=raw.get("renamed_from"),
+            description=_maybe_label(raw.get("description")),
+        )
+
+    def _check_columns(self, path: Path_, fields: Iterable[FieldDef], parent: str | None) -> None:
+        taken: dict[str, str] = dict.fromkeys(SYSTEM_COLUMNS, "a system column")
+        if parent:
+            taken[f"{parent}_id"] = f"the link to the parent '{parent}'"
+        for f in fields:
+            col = f.column
+            if col is None:
+                continue
+            if col in taken and f.name not in RESERVED_FIELD_NAMES:
+                self.fail(
+                    (*path, "fields", f.name),
+                    f"field '{f.name}' is stored in column '{col}', which is already {taken[col]}",
+                    "field.column_clash",
+                    key=True,
+                )
+            taken[col] = f"used by field '{f.name}'"
+
+    def _check_renames(self, items: Iterable[ObjectDef | FieldDef], path: Path_) -> None:
+        items = list(items)
+        names = {i.name for i in items}
+        seen: dict[str, str] = {}
+        for item in items:
+            old = item.renamed_from
+            if not old:
+                continue
+            where = (*path, item.name, "renamed_from")
+            if old in names:
+                self.fail(where, f"'{old}' still exists; a rename's old name must be gone", "rename.conflict")
+            elif old in seen:
+                self.fail(where, f"'{old}' is already renamed to '{seen[old]}'", "rename.conflict")
+            seen[old] = item.name
+
+    # -- fields ------------------------------------------------------------------------------
+    def _field(self, opath: Path_, name: str, raw: Mapping[str, Any]) -> FieldDef:
+        path: Path_ = (*opath, "fields", name)
+        type_name = raw.get("type")
+        if name in RESERVED_FIELD_NAMES:
+            self.fail(
+                path,
+                f"field name '{name}' is reserved (system columns and API parameters: "
+                f"{', '.join(sorted(RESERVED_FIELD_NAMES))})",
+                "name.reserved",
+                key=True,
+            )
+        known = isinstance(type_name, str) and type_name in self.types
+        settings = {k: raw[k] for k in raw if k not in COMMON_FIELD_KEYS and k in SETTING_KEYS}
+        f = FieldDef(
+            name=name,
+            type=str(type_name),
+            label=label_of(raw.get("label"), name),
+            required=bool(raw.get("required", False)),
+            unique=bool(raw.get("unique", False)),
+            indexed=bool(raw.get("index", False)),
+            default=None,
+            min=_decimal(raw.get("min")),
+            max=_decimal(raw.get("max")),
+            max_length=raw.get("max_length") if isinstance(raw.get("max_length"), int) else None,
+            pattern=raw.get("pattern") if isinstance(raw.get("pattern"), str) else None,
+            help=_maybe_label(raw.get("help")),
+            options=self._options(path, raw.get("options")),
+            target=raw.get("object") if isinstance(raw.get("object"), str) else None,
+            on_delete=str(raw.get("on_delete", "restrict")),
+            renamed_from=raw.get("renamed_from") if isinstance(raw.get("renamed_from"), str) else None,
+            settings=MappingProxyType(settings),
+        )
+        if not known:
+            return f
+        ftype = self.types[str(type_name)]
+        for key in settings:
+            if key not in ftype.settings:
+                self.fail(
+                    (*path, key),
+                    f"'{key}' does not apply to {article(str(type_name))} field",
+                    "field.option_not_applicable",
+                    key=True,
+                )
+        for key, message, code in ftype.check_definition(f):
+            self.fail((*path, key), message, code, key=key not in raw)
+        for key in ("min", "max"):
+            if key in raw and _decimal(raw[key]) is None:
+                self.fail((*path, key), f"'{raw[key]}' is not a number", "field.bad_number")
+        if f.min is not None and f.max is not None and f.min > f.max:
+            self.fail((*path, "min"), f"min {f.min} is greater than max {f.max}", "field.bad_range")
+        if f.pattern is not None:
+            try:
+                re.compile(f.pattern)
+            except re.error as exc:
+                self.fail((*path, "pattern"), f"not a valid regular expression: {exc}", "field.bad_pattern")
+        if f.type == "lookup" and f.on_delete == "set_null" and f.required:
+            self.fail(
+                (*path, "on_delete"),
+                "a required lookup cannot use on_delete: set_null",
+                "field.bad_on_delete",
+            )
+        if "default" in raw:
+            default = self._default(path, f, ftype, raw["default"])
+            f = FieldDef(**{**f.__dict__, "default": default})
+        return f
+
+    def _default(self, path: Path_, f: FieldDef, ftype: FieldTypeSpec, raw: Any) -> Any:
+        if raw is None:
+            return None
+        if f.type in ("child_table", "autonumber", "attachment", "lookup", "user"):
+            self.fail((*path, "default"), f"{article(f.type)} field cannot have a default", "field.bad_default")
+            return None
+        try:
+            value = ftype.parse(f, raw)
+        except ValueError as exc:
+            self.fail(
+                (*path, "default"),
+                f"default {raw!r} is not valid for {article(f.type)} field: {exc}",
+                "field.bad_default",
+            )
+            return None
+        message = ftype.validate(f, value)
+        if message:
+            self.fail((*path, "default"), f"default {raw!r} {message}", "field.bad_default")
+            return None
+        return value
+
+    def _options(self, path: Path_, raw: Any) -> tuple[Option, ...]:
+        if not isinstance(raw, list):
+            return ()
+        out: list[Option] = []
+        seen: set[str] = set()
+        for i, item in enumerate(raw):
+            oid = item if isinstance(item, str) else item.get("id") if isinstance(item, dict) else None
+            if not isinstance(oid, str):
+                continue
+            if oid in seen:
+                self.fail((*path, "options", i), f"option '{oid}' is listed twice", "field.duplicate_option")
+                continue
+            seen.add(oid)
+            label = item.get("label") if isinstance(item, dict) else None
+            color = item.get("color") if isinstance(item, dict) else None
+            out.append(Option(id=oid, label=label_of(label, oid), color=color))
+        return tuple(out)
+
+    # -- indexes, layouts, references --------------------------------------------------------
+    def _index(self, opath: Path_, i: int, raw: Mapping[str, Any], fields: list[FieldDef]) -> IndexDef:
+        by_name = {f.name: f for f in fields}
+        names = [n for n in _list(raw.get("fields")) if isinstance(n, str)]
+        for j, n in enumerate(names):
+            f = by_name.get(n)
+            where = (*opath, "indexes", i, "fields", j)
+            if f is None:
+                self.fail(
+                    where,
+                    f"index field '{n}' is not a field of '{opath[-1]}'{did_you_mean(n, by_name)}",
+                    "index.unknown_field",
+                )
+            elif f.column is None or f.type in ("multi_select", "attachment", "long_text"):
+                self.fail(where, f"{article(f.type)} field cannot be indexed", "index.bad_field")
+        if len(set(names)) != len(names):
+            self.fail((*opath, "indexes", i, "fields"), "an index lists a field twice", "index.duplicate_field")
+        return IndexDef(fields=tuple(names), unique=bool(raw.get("unique", False)), name=raw.get("name"))
+
+    def _layout(self, path: Path_, name: str, raw: Mapping[str, Any], field_names: list[str]) -> LayoutDef:
+        sections = []
+        placed: set[str] = set()
+        for i, sraw in enumerate(_list(raw.get("sections"))):
+            if not isinstance(sraw, dict):
+                continue
+            names = [n for n in _list(sraw.get("fields")) if isinstance(n, str)]
+            for j, n in enumerate(names):
+                if n not in field_names:
+                    self.fail(
+                        (*path, "sections", i, "fields", j),
+                        f"layout field '{n}' is not a field{did_you_mean(n, field_names)}",
+                        "layout.unknown_field",
+                    )
+                elif n in placed:
+                    self.fail(
+                        (*path, "sections", i, "fields", j),
+                        f"'{n}' is placed twice in this layout",
+                        "layout.duplicate_field",
+                    )
+                placed.add(n)
+            sections.append(
+                LayoutSection(
+                    label=_maybe_label(sraw.get("label")),
+                    fields=tuple(names),
+                    columns=sraw["columns"] if isinstance(sraw.get("columns"), int) else 1,
+                )
+            )
+        return LayoutDef(name=name, sections=tuple(sections))
+
+    def _check_references(self, objects: list[ObjectDef]) -> None:
+        names = [o.name for o in objects]
+        for o in objects:
+            for f in o.fields:
+                if f.type not in ("lookup", "child_table") or not f.target:
+                    continue
+                if f.target not in names:
+                    self.fail(
+                        ("objects", o.name, "fields", f.name, "object"),
+                        f"'{f.target}' is not an object of this blueprint{did_you_mean(f.target, names)}",
+                        "field.unknown_object",
+                    )
+                elif f.type == "lookup" and f.on_delete == "cascade" and f.target == o.name:
+                    self.fail(
+                        ("objects", o.name, "fields", f.name, "on_delete"),
+                        "a lookup to its own object cannot cascade deletes",
+                        "field.bad_on_delete",
+                    )

@@ -1,0 +1,156 @@
+"""The frozen blueprint model: what the engine interprets. Built only by `engine.blueprint.build`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from types import MappingProxyType
+from typing import Any
+
+#: Columns every object table has; blueprints may not declare fields with these names.
+SYSTEM_COLUMNS = ("id", "created_at", "updated_at", "created_by", "owner_id", "version", "position")
+
+
+@dataclass(frozen=True)
+class Label:
+    """A bilingual label; `get` falls back to English, then Chinese."""
+
+    en: str
+    zh: str | None = None
+
+    def get(self, locale: str = "en") -> str:
+        if locale.startswith("zh") and self.zh:
+            return self.zh
+        return self.en or self.zh or ""
+
+    def as_dict(self) -> dict[str, str]:
+        out = {"en": self.en}
+        if self.zh:
+            out["zh"] = self.zh
+        return out
+
+
+@dataclass(frozen=True)
+class Option:
+    """One choice of a select or multi-select field."""
+
+    id: str
+    label: Label
+    color: str | None = None
+
+
+@dataclass(frozen=True)
+class FieldDef:
+    """One field of an object. Type-specific settings live in `settings` (see engine.types)."""
+
+    name: str
+    type: str
+    label: Label
+    required: bool = False
+    unique: bool = False
+    indexed: bool = False
+    default: Any = None
+    min: Decimal | None = None
+    max: Decimal | None = None
+    max_length: int | None = None
+    pattern: str | None = None
+    help: Label | None = None
+    options: tuple[Option, ...] = ()
+    target: str | None = None  # lookup: object referred to; child_table: child object
+    on_delete: str = "restrict"  # lookup: restrict | set_null | cascade
+    renamed_from: str | None = None
+    settings: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+
+    @property
+    def column(self) -> str | None:
+        """The column that stores this field, or None for fields with no column (child tables)."""
+        if self.type == "child_table":
+            return None
+        if self.type in ("lookup", "user"):
+            return f"{self.name}_id"
+        return self.name
+
+    def option(self, option_id: str) -> Option | None:
+        return next((o for o in self.options if o.id == option_id), None)
+
+
+@dataclass(frozen=True)
+class IndexDef:
+    fields: tuple[str, ...]
+    unique: bool = False
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class LayoutSection:
+    label: Label | None
+    fields: tuple[str, ...]
+    columns: int = 1
+
+
+@dataclass(frozen=True)
+class LayoutDef:
+    name: str
+    sections: tuple[LayoutSection, ...]
+
+
+@dataclass(frozen=True)
+class ObjectDef:
+    """One business object: one real table."""
+
+    name: str
+    label: Label
+    plural: Label
+    fields: tuple[FieldDef, ...]
+    indexes: tuple[IndexDef, ...] = ()
+    layouts: tuple[LayoutDef, ...] = ()
+    owned: bool = True
+    title_field: str = "name"
+    parent: str | None = None  # set when another object holds this one as a child table
+    renamed_from: str | None = None
+    description: Label | None = None
+
+    def field(self, name: str) -> FieldDef:
+        for f in self.fields:
+            if f.name == name:
+                return f
+        raise KeyError(name)
+
+    def has_field(self, name: str) -> bool:
+        return any(f.name == name for f in self.fields)
+
+    @property
+    def parent_column(self) -> str | None:
+        return f"{self.parent}_id" if self.parent else None
+
+    @property
+    def stored_fields(self) -> tuple[FieldDef, ...]:
+        return tuple(f for f in self.fields if f.column is not None)
+
+    @property
+    def child_fields(self) -> tuple[FieldDef, ...]:
+        return tuple(f for f in self.fields if f.type == "child_table")
+
+
+@dataclass(frozen=True)
+class App:
+    """A whole blueprint: app metadata and its objects, in declaration order."""
+
+    name: str
+    label: Label
+    version: str
+    objects: tuple[ObjectDef, ...]
+    description: Label | None = None
+    default_locale: str = "en"
+    #: The merged blueprint document this model was built from (stored with each migration).
+    document: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def object(self, name: str) -> ObjectDef:
+        for o in self.objects:
+            if o.name == name:
+                return o
+        raise KeyError(name)
+
+    def has_object(self, name: str) -> bool:
+        return any(o.name == name for o in self.objects)

@@ -1,0 +1,113 @@
+"""One small exception hierarchy. Every error carries a code, a message and a location.
+
+HTTP status codes are chosen only in `engine.web`; here errors say *what* went wrong.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    """One located problem in a blueprint: prints like a compiler message."""
+
+    file: str
+    line: int
+    col: int
+    path: str
+    message: str
+    code: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}:{self.col}" if self.line else self.file
+        path = f" {self.path}:" if self.path else ""
+        return f"{where}{path} {self.message} [{self.code}]"
+
+
+@dataclass(frozen=True)
+class FieldProblem:
+    """One problem with input data: where (`loc`), what (`msg`) and a stable `code`."""
+
+    loc: tuple[str | int, ...]
+    msg: str
+    code: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"loc": list(self.loc), "msg": self.msg, "code": self.code}
+
+
+class LoomworkError(Exception):
+    """Base of every error the engine raises on purpose."""
+
+    code = "error"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+
+
+class BlueprintInvalid(LoomworkError):
+    """A blueprint failed to load or check; carries every problem found, sorted."""
+
+    code = "blueprint.invalid"
+
+    def __init__(self, problems: Iterable[Problem]) -> None:
+        self.problems: tuple[Problem, ...] = tuple(sorted(set(problems)))
+        super().__init__("\n".join(str(p) for p in self.problems) or "invalid blueprint")
+
+
+class InputInvalid(LoomworkError):
+    """Record data (API or form) failed validation; carries per-field problems."""
+
+    code = "input.invalid"
+
+    def __init__(self, problems: Sequence[FieldProblem]) -> None:
+        self.problems = tuple(problems)
+        super().__init__("; ".join(f"{'.'.join(map(str, p.loc))}: {p.msg}" for p in self.problems))
+
+
+class NotFound(LoomworkError):
+    code = "not_found"
+
+
+class Conflict(LoomworkError):
+    """A write lost a race or broke a uniqueness rule; `current` is the stored record, if any."""
+
+    code = "conflict"
+
+    def __init__(self, message: str, *, code: str | None = None, current: Any = None) -> None:
+        super().__init__(message, code=code)
+        self.current = current
+
+
+class PayloadTooLarge(LoomworkError):
+    code = "payload.too_large"
+
+
+class MigrationRefused(LoomworkError):
+    """A plan holds destructive or failing operations and was not allowed to run."""
+
+    code = "migration.refused"
+
+    def __init__(self, message: str, *, details: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.details = tuple(details)
+
+
+@dataclass
+class ProblemList:
+    """Collects problems while checking, so all of them are reported at once."""
+
+    file: str = "<blueprint>"
+    items: list[Problem] = field(default_factory=list)
+
+    def add(self, problem: Problem) -> None:
+        self.items.append(problem)
+
+    def __bool__(self) -> bool:
+        return bool(self.items)

@@ -1,0 +1,1 @@
+"""The expr room (see DESIGN.md)."""

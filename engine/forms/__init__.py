@@ -1,0 +1,1 @@
+"""The forms room (see DESIGN.md)."""

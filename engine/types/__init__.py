@@ -1,0 +1,1 @@
+"""The types room (see DESIGN.md)."""

@@ -1,0 +1,55 @@
+"""The field-type protocol: one small class per type, registered on a `TypeRegistry`."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from sqlalchemy.types import TypeEngine
+
+from engine.blueprint.model import FieldDef
+
+
+class FieldType:
+    """How one kind of field is stored, validated, exchanged as JSON and edited.
+
+    `parse` turns input (JSON value or query-string text) into the Python value, raising
+    `ValueError` with a message a user can read; `validate` checks the field's constraints
+    on an already-parsed value and returns a message or None.
+    """
+
+    name: ClassVar[str]
+    #: Blueprint keys this type accepts beyond the common ones.
+    settings: ClassVar[frozenset[str]] = frozenset()
+    widget: ClassVar[str] = "input"
+    #: The expression-language type of values of this field.
+    expr_type: ClassVar[str] = "text"
+    #: Whether equality/range filters and sorting apply to this field.
+    sortable: ClassVar[bool] = True
+    #: Operators usable in simple API filters (`?field__op=value`).
+    filter_ops: ClassVar[tuple[str, ...]] = ("eq", "ne", "in", "isnull")
+
+    def sql_type(self, f: FieldDef) -> TypeEngine[Any]:
+        raise NotImplementedError
+
+    def json_schema(self, f: FieldDef) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def parse(self, f: FieldDef, raw: Any) -> Any:
+        return raw
+
+    def parse_text(self, f: FieldDef, text: str) -> Any:
+        """Parse a value given as text (query strings, CSV, form posts)."""
+        return self.parse(f, text)
+
+    def validate(self, f: FieldDef, value: Any) -> str | None:
+        return None
+
+    def to_json(self, f: FieldDef, value: Any) -> Any:
+        return value
+
+    def check_definition(self, f: FieldDef) -> list[tuple[str, str, str]]:
+        """Type-specific blueprint checks: (key, message, code) triples."""
+        return []
+
+    def describe(self) -> str:
+        return (self.__doc__ or self.name).strip().splitlines()[0]

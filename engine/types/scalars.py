@@ -1,0 +1,329 @@
+"""Text, number, boolean and date-like field types."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any, ClassVar
+
+from sqlalchemy import BigInteger, Boolean, Date, String
+from sqlalchemy import Text as SqlText
+from sqlalchemy.types import TypeEngine
+
+from engine.blueprint.model import FieldDef
+from engine.types.base import FieldType
+from engine.types.sqltypes import DECIMAL_DIGITS, ExactDecimal, UTCDateTime
+
+_RANGE_OPS = ("eq", "ne", "gt", "gte", "lt", "lte", "in", "isnull")
+_TEXT_OPS = ("eq", "ne", "in", "isnull", "contains", "startswith", "gt", "gte", "lt", "lte")
+DEFAULT_TEXT_LENGTH = 255
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_PHONE = re.compile(r"^\+?[0-9 ()\-.]{5,32}$")
+_URL = re.compile(r"^https?://[^\s/$.?#][^\s]*$", re.IGNORECASE)
+
+
+class Text(FieldType):
+    """Single-line text (default at most 255 characters)."""
+
+    name = "text"
+    settings = frozenset({"max_length", "pattern"})
+    filter_ops: ClassVar[tuple[str, ...]] = _TEXT_OPS
+
+    def max_length(self, f: FieldDef) -> int:
+        return f.max_length or DEFAULT_TEXT_LENGTH
+
+    def sql_type(self, f: FieldDef) -> TypeEngine[Any]:
+        return String(self.max_length(f))
+
+    def json_schema(self, f: FieldDef) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": "string", "maxLength": self.max_length(f)}
+        if f.pattern:
+            out["pattern"] = f.pattern
+        return out
+
+    def parse(self, f: FieldDef, raw: Any) -> Any:
+        if not isinstance(raw, str):
+            raise ValueError(f"expected text, got {type(raw).__name__}")
+        return raw
+
+    def validate(self, f: FieldDef, value: Any) -> str | None:
+        if len(value) > self.max_length(f):
+            return f"at most {self.max_length(f)} characters (got {len(value)})"
+        if "\x00" in value:
+            return "must not contain NUL characters"
+        if f.pattern and not re.fullmatch(f.pattern, value):
+            return f"does not match the pattern {f.pattern}"
+        return None
+
+
+class LongText(Text):
+    """Multi-line text without a practical length limit."""
+
+    name = "long_text"
+    widget = "textarea"
+    sortable = False
+    filter_ops: ClassVar[tuple[str, ...]] = ("contains", "isnull")
+
+    def max_length(self, f: FieldDef) -> int:
+        return f.max_length or 1_000_000
+
+    def sql_type(self, f: FieldDef) -> TypeEngine[Any]:
+        return SqlText()
+
+
+class Email(Text):
+    """An e-mail address, checked for shape and stored lower-cased."""
+
+    name = "email"
+    widget = "email"
+    settings = frozenset({"max_length"})
+
+    def parse(self, f: FieldDef, raw: Any) -> Any:
+        return str(super().parse(f, raw)).strip().lower()
+
+    def validate(self, f: FieldDef, value: Any) -> str | None:
+        if not _EMAIL.match(value):
+            return f"'{value}' is not an e-mail address"
+        return super().validate(f, value)
+
+
+class Phone(Text):
+    """A phone number: digits, spaces, + ( ) - and dots."""
+
+    name = "phone"
+    widget = "tel"
+
+    def validate(self, f: FieldDef, value: Any) -> str | None:
+        if not _PHONE.match(value):
+            return f"'{value}' is not a phone number"
+        return super().validate(f, value)
+
+
+class Url(Text):
+    """An http(s) URL."""
+
+    name = "url"
+    widget = "url"
+    settings = frozenset({"max_length"})
+
+    def max_length(self, f: FieldDef) -> int:
+        return f.max_length or 2048
+
+    def validate(self, f: FieldDef, value: Any) -> str | None:
+        if not _URL.match(value):
+            return f"'{value}' is not an http(s) URL"
+        return super().validate(f, value)
+
+
+class Boolean_(FieldType):
+    """True or false."""
+
+    name = "boolean"
+    widget = "checkbox"
+    expr_type = "boolean"
+    filter_ops: ClassVar[tuple[str, ...]] = ("eq", "ne", "isnull")
+
+    def sql_type(self, f: FieldDef) -> TypeEngine[Any]:
+        return Boolean()
+
+    def json_schema(self, f: FieldDef) -> dict[str, Any]:
+        return {"type": "boolean"}
+
+    def parse(self, f: FieldDef, raw: Any) -> Any:
+        if isinstance(raw, bool):
+            return raw
+        raise ValueError(f"expected true or false, got {_shown(raw)}")
+
+    def parse_text(self, f: FieldDef, text: str) -> Any:
+        low = text.strip().lower()
+        if low in ("true", "1", "yes", "on"):
+            return True
+        if low in ("false", "0", "no", "off", ""):
+            return False
+        raise ValueError(f"expected true or false, got '{text}'")
+
+
+class Integer(FieldType):
+    """A whole number (64-bit)."""
+
+    name = "integer"
+    widget = "number"
+    expr_type = "number"
+    settings = frozenset({"min", "max"})
+    filter_ops: ClassVar[tuple[str, ...]] = _RANGE_OPS
+
+    def sql_type(self, f: FieldDef) -> TypeEngine[Any]:
+        return BigInteger()
+
+    def json_schema(self, f: FieldDef) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": "integer", "minimum": -(2**63), "maximum": 2**63 - 1}
+        if f.min is not None:
+            out["minimum"] = int(f.min)
+        if f.max is not None:
+            out["maximum"] = int(f.max)
+        return out
+
+    def parse(self, f: FieldDef, raw: Any) -> Any:
+        if isinstance(raw, bool) or not isinstance(raw, int | str | float | Decimal):
+            raise ValueError(f"expected a whole number, got {_shown(raw)}")
+        try:
+            d = Decimal(str(raw).strip())
+        except InvalidOperation:
+            raise ValueError(f"expected a whole number, got {_shown(raw)}") from None
+        if not d.is_finite() or d != d.to_integral_value():
+            raise ValueError(f"expected a whole number, got {_shown(raw)}")
+        value = int(d)
+        if not -(2**63) <= value < 2**63:
+            raise ValueError("number out of range")
+        return value
+
+    def validate(self, f: FieldDef, value: Any) -> str | None:
+        return _check_range(f, value)
+
+
+class DecimalType(FieldType):
+    """An exact decimal number with a fixed number of places (default 2)."""
+
+    name = "decimal"
+    widget = "number"
+    expr_type = "number"
+    settings = frozenset({"min", "max", "scale"})
+    filter_ops: ClassVar[tuple[str, ...]] = _RANGE_OPS
+    default_scale = 2
+
+    def scale(self, f: FieldDef) -> int:
+        return int(f.settings.get("scale", self.default_scale))
+
+    def sql_type(self, f: FieldDef) -> TypeEngine[Any]:
+        return ExactDecimal(self.scale(f))
+
+    def json_schema(self, f: FieldDef) -> dict[str, Any]:
+        return {
+            "type": "string",
+            "format": "decimal",
+            "pattern": r"^-?\d+(\.\d+)?$",
+            "description": f"exact decimal with up to {self.scale(f)} places, as a string "
+            "(numbers are accepted on input)",
+        }
+
+    def parse(self, f: FieldDef, raw: Any) -> Any:
+        if isinstance(raw, bool) or not isinstance(raw, int | float | str | Decimal):
+            raise ValueError(f"expected a number, got {_shown(raw)}")
+        try:
+            d = Decimal(str(raw).strip().replace(",", "")) if isinstance(raw, str) else Decimal(str(raw))
+        except InvalidOperation:
+            raise ValueError(f"expected a number, got {_shown(raw)}") from None
+        if not d.is_finite():
+            raise ValueError("expected a finite number")
+        q = Decimal(1).scaleb(-self.scale(f))
+        rounded = d.quantize(q) if abs(d) < Decimal(10) ** DECIMAL_DIGITS else d
+        if rounded != d:
+            raise ValueError(f"at most {self.scale(f)} decimal places")
+        if abs(rounded) >= Decimal(10) ** (DECIMAL_DIGITS - self.scale(f)):
+            raise ValueError("number out of range")
+        return rounded
+
+    def validate(self, f: FieldDef, value: Any) -> str | None:
+        return _check_range(f, value)
+
+    def to_json(self, f: FieldDef, value: Any) -> Any:
+        return None if value is None else str(value)
+
+
+class Currency(DecimalType):
+    """An amount of money: exact decimal (never float) with a currency code."""
+
+    name = "currency"
+    settings = frozenset({"min", "max", "scale", "currency"})
+
+
+class Percent(DecimalType):
+    """A percentage stored as a fraction: 0.2 means 20% (4 places by default)."""
+
+    name = "percent"
+    default_scale = 4
+
+
+class Date_(FieldType):
+    """A calendar date (ISO yyyy-mm-dd)."""
+
+    name = "date"
+    widget = "date"
+    expr_type = "date"
+    settings = frozenset({"min", "max"})
+    filter_ops: ClassVar[tuple[str, ...]] = _RANGE_OPS
+
+    def sql_type(self, f: FieldDef) -> TypeEngine[Any]:
+        return Date()
+
+    def json_schema(self, f: FieldDef) -> dict[str, Any]:
+        return {"type": "string", "format": "date"}
+
+    def parse(self, f: FieldDef, raw: Any) -> Any:
+        if isinstance(raw, date) and not isinstance(raw, datetime):
+            return raw
+        if isinstance(raw, str):
+            try:
+                return date.fromisoformat(raw.strip())
+            except ValueError:
+                pass
+        raise ValueError(f"expected a date yyyy-mm-dd, got {_shown(raw)}")
+
+    def to_json(self, f: FieldDef, value: Any) -> Any:
+        return None if value is None else value.isoformat()
+
+
+class DateTime_(FieldType):
+    """A moment in time with a timezone (ISO 8601); stored in UTC."""
+
+    name = "datetime"
+    widget = "datetime-local"
+    expr_type = "datetime"
+    filter_ops: ClassVar[tuple[str, ...]] = _RANGE_OPS
+
+    def sql_type(self, f: FieldDef) -> TypeEngine[Any]:
+        return UTCDateTime()
+
+    def json_schema(self, f: FieldDef) -> dict[str, Any]:
+        return {"type": "string", "format": "date-time"}
+
+    def parse(self, f: FieldDef, raw: Any) -> Any:
+        value: datetime | None = None
+        if isinstance(raw, datetime):
+            value = raw
+        elif isinstance(raw, str):
+            try:
+                value = datetime.fromisoformat(raw.strip().replace("Z", "+00:00"))
+            except ValueError:
+                value = None
+        if value is None:
+            raise ValueError(f"expected an ISO 8601 date-time, got {_shown(raw)}")
+        if value.tzinfo is None:
+            raise ValueError("date-time needs a timezone (e.g. 2026-01-31T09:00:00+08:00 or Z)")
+        return value.astimezone(UTC)
+
+    def to_json(self, f: FieldDef, value: Any) -> Any:
+        return None if value is None else value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _check_range(f: FieldDef, value: Any) -> str | None:
+    if f.min is not None and value < f.min:
+        return f"must be at least {f.min}"
+    if f.max is not None and value > f.max:
+        return f"must be at most {f.max}"
+    return None
+
+
+def _shown(raw: Any) -> str:
+    if isinstance(raw, str):
+        return f"'{raw[:40]}'"
+    if isinstance(raw, bool):
+        return "true" if raw else "false"
+    if raw is None:
+        return "null"
+    if isinstance(raw, dict):
+        return "an object"
+    if isinstance(raw, list):
+        return "a list"
+    return repr(raw)[:40]

@@ -1,0 +1,1 @@
+"""The web room (see DESIGN.md)."""
