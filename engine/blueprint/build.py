@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Iterable, Mapping
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from types import MappingProxyType
 from typing import Any, Protocol
@@ -45,7 +47,8 @@ _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 class FieldTypeSpec(Protocol):
     """What the checker needs of a field type (implemented by engine.types)."""
 
-    settings: frozenset[str]
+    @property
+    def settings(self) -> frozenset[str]: ...
 
     def parse(self, f: FieldDef, raw: Any) -> Any: ...
     def validate(self, f: FieldDef, value: Any) -> str | None: ...
@@ -85,6 +88,18 @@ def _maybe_label(raw: Any) -> Label | None:
     return label_of(raw, "") if raw else None
 
 
+_GOT = re.compile(r",? got .*$")
+
+
+def _shown(raw: Any) -> str:
+    """A blueprint value as its author wrote it (dates without Python's repr)."""
+    if isinstance(raw, date | datetime):
+        return f"'{raw.isoformat()}'"
+    if isinstance(raw, bool):
+        return "true" if raw else "false"
+    return repr(raw)
+
+
 def _decimal(raw: Any) -> Decimal | None:
     if raw is None or isinstance(raw, bool):
         return None
@@ -109,15 +124,7 @@ class AppBuilder:
     def build(self) -> App:
         data = self.src.data
         app = _dict(data.get("app"))
-        if "app" not in data:
-            self.fail((), "missing section 'app' (name, label, version)", "schema.required")
         raw_objects = _dict(data.get("objects"))
-        if not raw_objects:
-            self.fail(
-                ("objects",) if "objects" in data else (),
-                "a blueprint needs at least one object",
-                "app.no_objects",
-            )
         parents = self._child_parents(raw_objects)
         objects = [self._object(name, raw, parents) for name, raw in raw_objects.items() if isinstance(raw, dict)]
         self._check_references(objects)
@@ -134,6 +141,7 @@ class AppBuilder:
     def _child_parents(self, raw_objects: Mapping[str, Any]) -> dict[str, str]:
         """child object -> parent object, from child_table fields; reports shared and cyclic children."""
         parents: dict[str, str] = {}
+        link: dict[str, Path_] = {}  # child object -> the child_table field's `object` key
         for oname, raw in raw_objects.items():
             fields = raw.get("fields") if isinstance(raw, dict) else None
             for fname, fraw in (fields or {}).items() if isinstance(fields, dict) else ():
@@ -154,24 +162,27 @@ class AppBuilder:
                     )
                 else:
                     parents[child] = oname
-        for child in list(parents):
-            seen = [child]
-            node = child
-            while node in parents:
-                node = parents[node]
-                if node in seen:
-                    cycle = " -> ".join(reversed([*seen, node]))
-                    self.fail(
-                        ("objects", child),
-                        f"child tables form a cycle: {cycle}",
-                        "object.child_cycle",
-                        key=True,
-                    )
-                    for c in seen:
-                        parents.pop(c, None)
-                    break
-                seen.append(node)
+                    link[child] = path
+                    cycle = self._cycle_from(child, parents)
+                    if cycle:
+                        self.fail(path, f"child tables form a cycle: {' -> '.join(cycle)}", "object.child_cycle")
+                        for c in cycle:
+                            parents.pop(c, None)
         return parents
+
+    @staticmethod
+    def _cycle_from(child: str, parents: Mapping[str, str]) -> list[str]:
+        """The objects on a parent chain that returns to `child`, parent first; [] if none."""
+        chain = [child]
+        node = child
+        while node in parents:
+            node = parents[node]
+            if node == child:
+                return [*reversed(chain), chain[-1]]
+            if node in chain:
+                return []
+            chain.append(node)
+        return []
 
     # -- objects ---------------------------------------------------------------------------
     def _object(self, name: str, raw: Mapping[str, Any], parents: Mapping[str, str]) -> ObjectDef:
@@ -223,7 +234,7 @@ class AppBuilder:
         )
 
     def _check_columns(self, path: Path_, fields: Iterable[FieldDef], parent: str | None) -> None:
-        taken: dict[str, str] = dict.fromkeys(SYSTEM_COLUMNS, "a system column")
+        taken: dict[str, str] = dict.fromkeys(SYSTEM_COLUMNS, "a system column; choose another name")
         if parent:
             taken[f"{parent}_id"] = f"the link to the parent '{parent}'"
         for f in fields:
@@ -259,13 +270,8 @@ class AppBuilder:
         path: Path_ = (*opath, "fields", name)
         type_name = raw.get("type")
         if name in RESERVED_FIELD_NAMES:
-            self.fail(
-                path,
-                f"field name '{name}' is reserved (system columns and API parameters: "
-                f"{', '.join(sorted(RESERVED_FIELD_NAMES))})",
-                "name.reserved",
-                key=True,
-            )
+            why = "every record has this system column" if name in SYSTEM_COLUMNS else "it is an API query parameter"
+            self.fail(path, f"field name '{name}' is reserved: {why}", "name.reserved", key=True)
         known = isinstance(type_name, str) and type_name in self.types
         settings = {k: raw[k] for k in raw if k not in COMMON_FIELD_KEYS and k in SETTING_KEYS}
         f = FieldDef(
@@ -307,9 +313,13 @@ class AppBuilder:
             self.fail((*path, "min"), f"min {f.min} is greater than max {f.max}", "field.bad_range")
         if f.pattern is not None:
             try:
-                re.compile(f.pattern)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")  # FutureWarning about nested sets is not the author's error
+                    re.compile(f.pattern)
             except re.error as exc:
-                self.fail((*path, "pattern"), f"not a valid regular expression: {exc}", "field.bad_pattern")
+                self.fail(
+                    (*path, "pattern"), f"'{f.pattern}' is not a valid regular expression: {exc}", "field.bad_pattern"
+                )
         if f.type == "lookup" and f.on_delete == "set_null" and f.required:
             self.fail(
                 (*path, "on_delete"),
@@ -324,21 +334,24 @@ class AppBuilder:
     def _default(self, path: Path_, f: FieldDef, ftype: FieldTypeSpec, raw: Any) -> Any:
         if raw is None:
             return None
+        where = (*path, "default")
         if f.type in ("child_table", "autonumber", "attachment", "lookup", "user"):
-            self.fail((*path, "default"), f"{article(f.type)} field cannot have a default", "field.bad_default")
+            self.fail(where, f"{article(f.type)} field cannot have a default", "field.bad_default")
             return None
+        shown = _shown(raw)
         try:
             value = ftype.parse(f, raw)
         except ValueError as exc:
-            self.fail(
-                (*path, "default"),
-                f"default {raw!r} is not valid for {article(f.type)} field: {exc}",
-                "field.bad_default",
-            )
+            reason = _GOT.sub("", str(exc))  # the value is named once, at the start
+            self.fail(where, f"default {shown} is not valid for {article(f.type)} field: {reason}", "field.bad_default")
             return None
         message = ftype.validate(f, value)
         if message:
-            self.fail((*path, "default"), f"default {raw!r} {message}", "field.bad_default")
+            names_value = message.startswith("'")
+            text = f"default {message}" if names_value else f"default {shown} {message}"
+            if f.options and isinstance(value, str):
+                text += did_you_mean(value, [o.id for o in f.options])
+            self.fail(where, text, "field.bad_default")
             return None
         return value
 
@@ -375,8 +388,11 @@ class AppBuilder:
                 )
             elif f.column is None or f.type in ("multi_select", "attachment", "long_text"):
                 self.fail(where, f"{article(f.type)} field cannot be indexed", "index.bad_field")
-        if len(set(names)) != len(names):
-            self.fail((*opath, "indexes", i, "fields"), "an index lists a field twice", "index.duplicate_field")
+        for j, n in enumerate(names):
+            if n in names[:j]:
+                self.fail(
+                    (*opath, "indexes", i, "fields", j), f"'{n}' is listed twice in this index", "index.duplicate_field"
+                )
         return IndexDef(fields=tuple(names), unique=bool(raw.get("unique", False)), name=raw.get("name"))
 
     def _layout(self, path: Path_, name: str, raw: Mapping[str, Any], field_names: list[str]) -> LayoutDef:

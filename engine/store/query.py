@@ -1,0 +1,342 @@
+"""Lists and aggregates: field filters, sorting, keyset cursors, field selection, totals.
+
+Every filter and sort key is resolved against the blueprint before any SQL is built, values are
+parsed by their field type and bound as parameters: nothing from a request reaches SQL as text.
+Empty values sort last in both directions, on every database.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import difflib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import ColumnElement, and_, false, func, or_, select, true, type_coerce
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.sql import Select
+
+from engine.blueprint.model import FieldDef, Label, ObjectDef
+from engine.errors import FieldProblem, InputInvalid
+
+if TYPE_CHECKING:
+    from sqlalchemy import Column, Table
+
+    from engine.store.records import Store
+
+MAX_LIMIT = 1000
+DEFAULT_LIMIT = 25
+_SYSTEM_INTS = ("id", "version", "owner_id", "created_by", "position")
+_SYSTEM_TIMES = ("created_at", "updated_at")
+OPERATORS = ("eq", "ne", "gt", "gte", "lt", "lte", "in", "contains", "startswith", "isnull")
+METRICS = ("count", "sum", "avg", "min", "max")
+
+
+@dataclass(frozen=True)
+class Condition:
+    """`key op value`, as given in a request (`amount__gt=50000`); `param` names it in errors."""
+
+    key: str
+    op: str
+    value: Any
+    param: str = ""
+
+
+@dataclass
+class ListQuery:
+    conditions: list[Condition] = field(default_factory=list)
+    sort: list[str] = field(default_factory=list)
+    limit: int = DEFAULT_LIMIT
+    cursor: str | None = None
+    fields: list[str] | None = None
+    total: bool = False
+
+
+@dataclass
+class Page:
+    records: list[dict[str, Any]]
+    next_cursor: str | None
+    total: int | None
+
+
+class _Resolver:
+    """Resolves request keys of one object to columns and parses values for them."""
+
+    def __init__(self, store: Store, obj: ObjectDef) -> None:
+        self.store = store
+        self.obj = obj
+        self.table: Table = store.tables[obj.name]
+        self.fields = {(f.column or f.name): f for f in obj.stored_fields}
+        self.problems: list[FieldProblem] = []
+
+    def fail(self, param: str, message: str, code: str) -> None:
+        self.problems.append(FieldProblem(("query", param), message, code))
+
+    def column(self, key: str, param: str, *, for_sort: bool = False) -> Column[Any] | None:
+        f = self.fields.get(key)
+        if key in self.table.c and (f is not None or key in _SYSTEM_INTS or key in _SYSTEM_TIMES):
+            if f is not None and for_sort and not self.store.types[f.type].sortable:
+                self.fail(param, f"cannot sort by '{key}' ({f.type})", "query.not_sortable")
+                return None
+            return self.table.c[key]
+        choices = list(self.fields) + [c for c in (*_SYSTEM_INTS, *_SYSTEM_TIMES) if c in self.table.c]
+        close = difflib.get_close_matches(key, choices, n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        self.fail(param, f"unknown field '{key[:64]}'{hint}", "query.unknown_field")
+        return None
+
+    def parse(self, key: str, raw: Any, param: str) -> Any:
+        f = self.fields.get(key)
+        try:
+            if f is not None:
+                ftype = self.store.types[f.type]
+                value = ftype.parse_text(f, raw) if isinstance(raw, str) else ftype.parse(f, raw)
+                return value
+            if key in _SYSTEM_TIMES:
+                return self.store.types["datetime"].parse(_SYSTEM_FIELD, raw)
+            return self.store.types["integer"].parse(_SYSTEM_FIELD, raw)
+        except ValueError as exc:
+            self.fail(param, f"{key}: {exc}", "query.bad_value")
+            return None
+
+    def ops(self, key: str) -> tuple[str, ...]:
+        f = self.fields.get(key)
+        if f is None:
+            return ("eq", "ne", "gt", "gte", "lt", "lte", "in", "isnull")
+        ops: tuple[str, ...] = self.store.types[f.type].filter_ops
+        return ops
+
+
+_SYSTEM_FIELD = FieldDef(name="system", type="integer", label=Label(en="system"))
+
+
+def where_clause(store: Store, obj: ObjectDef, conditions: Sequence[Condition]) -> list[ColumnElement[bool]]:
+    """SQL conditions for request filters; raises InputInvalid listing every bad one."""
+    r = _Resolver(store, obj)
+    out = _conditions(r, conditions)
+    if r.problems:
+        raise InputInvalid(r.problems)
+    return out
+
+
+def _conditions(r: _Resolver, conditions: Sequence[Condition]) -> list[ColumnElement[bool]]:
+    return [c for c in (_condition(r, cond) for cond in conditions) if c is not None]
+
+
+def _condition(r: _Resolver, cond: Condition) -> ColumnElement[bool] | None:
+    param = cond.param or cond.key
+    col = r.column(cond.key, param)
+    if col is None:
+        return None
+    if cond.op not in OPERATORS:
+        r.fail(param, f"unknown operator '{cond.op[:32]}' (use one of {', '.join(OPERATORS)})", "query.unknown_op")
+        return None
+    if cond.op not in r.ops(cond.key):
+        r.fail(param, f"operator '{cond.op}' does not apply to '{cond.key}'", "query.bad_op")
+        return None
+    if cond.op == "isnull":
+        flag = (
+            r.store.types["boolean"].parse_text(_SYSTEM_FIELD, str(cond.value))
+            if isinstance(cond.value, str)
+            else bool(cond.value)
+        )
+        return col.is_(None) if flag else col.is_not(None)
+    if cond.op == "in":
+        raws = cond.value.split(",") if isinstance(cond.value, str) else list(cond.value)
+        if not raws or len(raws) > 500:
+            r.fail(param, "give between 1 and 500 comma-separated values", "query.bad_value")
+            return None
+        values = [r.parse(cond.key, v, param) for v in raws]
+        return col.in_(values)
+    f = r.fields.get(cond.key)
+    if cond.op in ("contains", "startswith") and f is not None and f.type == "multi_select":
+        return _json_contains(r, col, str(cond.value))
+    if cond.op in ("contains", "startswith"):
+        text = str(cond.value)
+        matched: ColumnElement[bool] = (
+            col.icontains(text, autoescape=True) if cond.op == "contains" else col.istartswith(text, autoescape=True)
+        )
+        return matched
+    value = r.parse(cond.key, cond.value, param)
+    if value is None:
+        return None
+    comparisons: dict[str, ColumnElement[bool]] = {
+        "eq": col == value,
+        "ne": or_(col != value, col.is_(None)),
+        "gt": col > value,
+        "gte": col >= value,
+        "lt": col < value,
+        "lte": col <= value,
+    }
+    return comparisons[cond.op]
+
+
+def _json_contains(r: _Resolver, col: Column[Any], option: str) -> ColumnElement[bool]:
+    if r.store.db.is_sqlite:
+        each = func.json_each(col).table_valued("value")
+        return select(each.c.value).where(each.c.value == option).exists()
+    return type_coerce(col, JSONB).contains([option])
+
+
+def _sort_keys(r: _Resolver, sort: Sequence[str]) -> list[tuple[Column[Any], bool, str]]:
+    keys: list[tuple[Column[Any], bool, str]] = []
+    for item in sort:
+        item = item.strip()
+        if not item:
+            continue
+        desc = item.startswith("-")
+        name = item.lstrip("-+")
+        col = r.column(name, "sort", for_sort=True)
+        if col is not None and all(k[2] != name for k in keys):
+            keys.append((col, desc, name))
+    if all(k[2] != "id" for k in keys):
+        keys.append((r.table.c.id, False, "id"))
+    return keys
+
+
+def list_records(store: Store, object_name: str, q: ListQuery, *, scope: ColumnElement[bool] | None = None) -> Page:
+    """One page of records matching the filters, in the requested order."""
+    obj = store.object(object_name)
+    r = _Resolver(store, obj)
+    if not 1 <= q.limit <= MAX_LIMIT:
+        r.fail("limit", f"limit must be between 1 and {MAX_LIMIT}", "query.bad_limit")
+    conditions = _conditions(r, q.conditions)
+    if scope is not None:
+        conditions.append(scope)
+    keys = _sort_keys(r, q.sort)
+    columns = _selected(r, q.fields, keys)
+    after = _decode_cursor(r, q.cursor, keys)
+    if r.problems:
+        raise InputInvalid(r.problems)
+    stmt: Select[Any] = select(*columns).where(*conditions)
+    if after is not None:
+        stmt = stmt.where(_after(keys, after))
+    order = [(k.desc() if desc else k.asc()).nulls_last() for k, desc, _ in keys]
+    stmt = stmt.order_by(*order).limit(q.limit + 1)
+    with store.db.read() as conn:
+        rows = [dict(m) for m in conn.execute(stmt).mappings()]
+        total = None
+        if q.total:
+            total = int(conn.execute(select(func.count()).select_from(r.table).where(*conditions)).scalar_one())
+    more = len(rows) > q.limit
+    rows = rows[: q.limit]
+    cursor = _encode_cursor(store, obj, keys, rows[-1]) if more and rows else None
+    for row in rows:
+        for k in [k[2] for k in keys]:
+            if q.fields is not None and k not in q.fields and k != "id":
+                row.pop(k, None)
+    return Page(rows, cursor, total)
+
+
+def _selected(r: _Resolver, fields: list[str] | None, keys: list[tuple[Column[Any], bool, str]]) -> list[Any]:
+    if fields is None:
+        return list(r.table.c)
+    cols = {"id": r.table.c.id}
+    for name in fields:
+        col = r.column(name, "fields")
+        if col is not None:
+            cols[name] = col
+    for col, _, name in keys:
+        cols.setdefault(name, col)
+    return list(cols.values())
+
+
+def _after(keys: list[tuple[Column[Any], bool, str]], values: list[Any]) -> ColumnElement[bool]:
+    """Rows strictly after `values` in the keyset order (empty values last)."""
+    col, desc, _ = keys[0]
+    value = values[0]
+    rest = _after(keys[1:], values[1:]) if len(keys) > 1 else false()
+    if value is None:
+        return and_(col.is_(None), rest)
+    beyond = col < value if desc else col > value
+    return or_(beyond, col.is_(None), and_(col == value, rest))
+
+
+def _encode_cursor(store: Store, obj: ObjectDef, keys: list[tuple[Column[Any], bool, str]], row: dict[str, Any]) -> str:
+    payload = {
+        "s": [("-" if d else "") + n for _, d, n in keys],
+        "v": [store.codec.value_json(obj.name, n, row.get(n)) for _, _, n in keys],
+    }
+    raw = json.dumps(payload, separators=(",", ":"), default=str).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(r: _Resolver, cursor: str | None, keys: list[tuple[Column[Any], bool, str]]) -> list[Any] | None:
+    if not cursor:
+        return None
+    try:
+        payload = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        signature = [("-" if d else "") + n for _, d, n in keys]
+        if not isinstance(payload, dict) or payload.get("s") != signature or len(payload.get("v", [])) != len(keys):
+            raise ValueError
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        r.fail("cursor", "the cursor is malformed or belongs to another sort order", "query.bad_cursor")
+        return None
+    return [None if v is None else r.parse(n, v, "cursor") for (_, _, n), v in zip(keys, payload["v"], strict=True)]
+
+
+# -- aggregates -------------------------------------------------------------------------------------------------
+@dataclass
+class AggregateQuery:
+    group_by: list[str] = field(default_factory=list)
+    metrics: list[str] = field(default_factory=lambda: ["count"])
+    conditions: list[Condition] = field(default_factory=list)
+
+
+def aggregate(
+    store: Store, object_name: str, q: AggregateQuery, *, scope: ColumnElement[bool] | None = None
+) -> list[dict[str, Any]]:
+    """Counts, sums, averages, minima and maxima, grouped in the database."""
+    obj = store.object(object_name)
+    r = _Resolver(store, obj)
+    conditions = _conditions(r, q.conditions)
+    if scope is not None:
+        conditions.append(scope)
+    groups = [(name, r.column(name, "group_by", for_sort=True)) for name in q.group_by[:4]]
+    selected: list[Any] = [c.label(n) for n, c in groups if c is not None]
+    plans: list[tuple[str, str, str]] = []
+    for metric in q.metrics or ["count"]:
+        kind, _, target = metric.partition(":")
+        if kind not in METRICS or (kind == "count") != (target == ""):
+            r.fail(
+                "metrics", f"'{metric[:40]}' is not a metric (count, sum:f, avg:f, min:f, max:f)", "query.bad_metric"
+            )
+            continue
+        if kind == "count":
+            selected.append(func.count().label("count"))
+            plans.append(("count", "count", ""))
+            continue
+        col = r.column(target, "metrics")
+        if col is None:
+            continue
+        f = r.fields.get(target)
+        numeric = f is not None and r.store.types[f.type].expr_type == "number"
+        if kind in ("sum", "avg") and not numeric:
+            r.fail("metrics", f"cannot {kind} '{target}' (not a number)", "query.bad_metric")
+            continue
+        label = f"{kind}_{target}"
+        if kind == "avg":
+            selected.append(type_coerce(func.sum(col), col.type).label(f"__sum_{target}"))
+            selected.append(func.count(col).label(f"__n_{target}"))
+        else:
+            aggregated = func.sum(col) if kind == "sum" else func.min(col) if kind == "min" else func.max(col)
+            selected.append(type_coerce(aggregated, col.type).label(label))
+        plans.append((label, kind, target))
+    if r.problems:
+        raise InputInvalid(r.problems)
+    group_cols = [c for _, c in groups if c is not None]
+    stmt = select(*selected).select_from(r.table).where(*conditions, true())
+    if group_cols:
+        stmt = stmt.group_by(*group_cols).order_by(*(c.asc().nulls_last() for c in group_cols))
+    with store.db.read() as conn:
+        rows = [dict(m) for m in conn.execute(stmt.limit(10_000)).mappings()]
+    for row in rows:
+        for label, kind, target in plans:
+            if kind == "avg":
+                total, n = row.pop(f"__sum_{target}"), row.pop(f"__n_{target}")
+                row[label] = None if not n else (Decimal(total) / n).quantize(Decimal("0.0001"))
+    return rows

@@ -1,0 +1,483 @@
+"""The record store: create, read, update with optimistic versions, history, for every object.
+
+Every write is one transaction: the row, its child lines, autonumbers and history rows commit
+together or not at all. Hooks let higher rooms (forms, workflows) take part without imports.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, RowMapping, Table, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from engine.blueprint.model import App, ObjectDef
+from engine.errors import Conflict, FieldProblem, InputInvalid, NotFound
+from engine.store import autonumber, history, query, trash
+from engine.store.database import Database
+from engine.store.jsonvalues import RecordCodec
+from engine.store.tables import USER_TABLE, build_metadata
+from engine.store.values import Coerced, coerce_record, input_fields
+
+#: Called inside the write transaction before a row is stored: (store, conn, object, values, old).
+BeforeSave = Callable[["Store", Connection, ObjectDef, dict[str, Any], Mapping[str, Any] | None], None]
+#: Called after commit: (store, action, object, record).
+AfterCommit = Callable[["Store", str, ObjectDef, Mapping[str, Any]], None]
+MAX_BATCH = 10_000
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Store:
+    """All record access for one app on one database."""
+
+    def __init__(self, app: App, types: Any, db: Database, *, files_dir: Path | None = None) -> None:
+        self.app = app
+        self.types = types
+        self.db = db
+        self.files_dir = files_dir or Path("files")
+        self.metadata = build_metadata(app, types)
+        self.tables: dict[str, Table] = {o.name: self.metadata.tables[o.name] for o in app.objects}
+        self.users = self.metadata.tables[USER_TABLE]
+        self.history_table = self.metadata.tables["lw_history"]
+        self.trash_table = self.metadata.tables["lw_trash"]
+        self.sequences = self.metadata.tables["lw_sequence"]
+        self.codec = RecordCodec(app, types)
+        self._inputs = {o.name: input_fields(o) for o in app.objects}
+        self.before_save: list[BeforeSave] = []
+        self.after_commit: list[AfterCommit] = []
+
+    # -- lookups --------------------------------------------------------------------------------
+    def object(self, name: str) -> ObjectDef:
+        try:
+            return self.app.object(name)
+        except KeyError:
+            raise NotFound(f"unknown object '{name[:64]}'", code="object.unknown") from None
+
+    def create_user(self, email: str, name: str, *, locale: str = "en", password_hash: str | None = None) -> int:
+        """Create a system user (the auth room builds on this); returns its id."""
+        with self.db.write() as conn:
+            row = {
+                "email": email.strip().lower(),
+                "name": name,
+                "locale": locale,
+                "active": True,
+                "password_hash": password_hash,
+                "created_at": utcnow(),
+            }
+            try:
+                return int(conn.execute(insert(self.users).returning(self.users.c.id), row).scalar_one())
+            except IntegrityError:
+                raise Conflict(f"a user with e-mail {email} already exists", code="user.exists") from None
+
+    def user_id(self, email: str) -> int | None:
+        with self.db.read() as conn:
+            found = conn.execute(select(self.users.c.id).where(self.users.c.email == email.strip().lower()))
+            value = found.scalar()
+            return int(value) if value is not None else None
+
+    # -- reads ----------------------------------------------------------------------------------
+    def get(self, object_name: str, record_id: int, *, conn: Connection | None = None) -> dict[str, Any]:
+        """One record with its child lines; raises NotFound."""
+        obj = self.object(object_name)
+        if conn is None:
+            with self.db.read() as c:
+                return self._fetch(c, obj, record_id)
+        return self._fetch(conn, obj, record_id)
+
+    def _fetch(self, conn: Connection, obj: ObjectDef, record_id: int, *, lock: bool = False) -> dict[str, Any]:
+        table = self.tables[obj.name]
+        stmt = select(table).where(table.c.id == record_id)
+        if lock and conn.dialect.name == "postgresql":
+            stmt = stmt.with_for_update()
+        row = conn.execute(stmt).mappings().first()
+        if row is None:
+            raise NotFound(f"{obj.name} {record_id} not found", code="record.not_found")
+        record = dict(row)
+        for f in obj.child_fields:
+            record[f.name] = self._children(conn, obj, str(f.target), record_id)
+        return record
+
+    def _children(self, conn: Connection, parent: ObjectDef, child: str, parent_id: int) -> list[dict[str, Any]]:
+        table = self.tables[child]
+        col = table.c[f"{parent.name}_id"]
+        rows = conn.execute(select(table).where(col == parent_id).order_by(table.c.position, table.c.id))
+        return [dict(r) for r in rows.mappings()]
+
+    def history(self, object_name: str, record_id: int) -> list[dict[str, Any]]:
+        """Every recorded change of a record, oldest first (also after it was deleted)."""
+        self.object(object_name)
+        with self.db.read() as conn:
+            return history.read(conn, self.history_table, object_name, record_id)
+
+    # -- creates ---------------------------------------------------------------------------------
+    def create(self, object_name: str, data: Mapping[str, Any], *, actor: int | None = None) -> dict[str, Any]:
+        """Validate and store one record (with child lines); returns it as stored."""
+        obj = self.object(object_name)
+        coerced = self._coerce(obj, data, creating=True)
+        try:
+            with self.db.write() as conn:
+                record_id = self._insert(conn, obj, [coerced], actor, utcnow())[0]
+                record = self._fetch(conn, obj, record_id)
+        except IntegrityError as exc:
+            raise _conflict(exc) from None
+        self._notify("create", obj, record)
+        return record
+
+    def create_many(
+        self, object_name: str, rows: Sequence[Mapping[str, Any]], *, actor: int | None = None
+    ) -> list[int]:
+        """Store many records at once, all or nothing; problems are located by row index."""
+        obj = self.object(object_name)
+        if len(rows) > MAX_BATCH:
+            raise InputInvalid(
+                [FieldProblem(("body",), f"at most {MAX_BATCH} records per batch (got {len(rows)})", "batch.too_large")]
+            )
+        coerced = [
+            coerce_record(obj, r, self.types, creating=True, loc=("body", i), by_key=self._inputs[obj.name])
+            for i, r in enumerate(rows)
+        ]
+        problems = [p for c in coerced for p in c.problems]
+        problems += [p for i, c in enumerate(coerced) for p in self._coerce_children(obj, c, ("body", i))]
+        if problems:
+            raise InputInvalid(problems[:100])
+        try:
+            with self.db.write() as conn:
+                return self._insert(conn, obj, coerced, actor, utcnow())
+        except IntegrityError as exc:
+            raise _conflict(exc) from None
+
+    def _coerce(self, obj: ObjectDef, data: Mapping[str, Any], *, creating: bool) -> Coerced:
+        coerced = coerce_record(obj, data, self.types, creating=creating, by_key=self._inputs[obj.name])
+        problems = coerced.problems + self._coerce_children(obj, coerced, ("body",))
+        if obj.parent_column and creating and obj.parent_column not in coerced.values:
+            problems.append(
+                FieldProblem(("body", obj.parent_column), f"'{obj.parent_column}' is required", "field.required")
+            )
+        if problems:
+            raise InputInvalid(problems)
+        return coerced
+
+    def _coerce_children(self, obj: ObjectDef, coerced: Coerced, loc: tuple[str | int, ...]) -> list[FieldProblem]:
+        problems: list[FieldProblem] = []
+        for fname, raw_rows in coerced.children.items():
+            child = self.app.object(str(obj.field(fname).target))
+            parsed = []
+            for i, raw in enumerate(raw_rows):
+                line_id = raw.get("id")
+                body = {k: v for k, v in raw.items() if k != "id"}
+                c = coerce_record(
+                    child,
+                    body,
+                    self.types,
+                    creating=line_id is None,
+                    loc=(*loc, fname, i),
+                    by_key=self._inputs[child.name],
+                )
+                c.values.pop(str(child.parent_column), None)
+                if line_id is not None:
+                    c.values["id"] = line_id
+                problems.extend(c.problems)
+                parsed.append(c)
+            coerced.children[fname] = [p.values for p in parsed]
+        return problems
+
+    def _insert(
+        self, conn: Connection, obj: ObjectDef, items: Sequence[Coerced], actor: int | None, now: datetime
+    ) -> list[int]:
+        table = self.tables[obj.name]
+        rows = []
+        for c in items:
+            row = {**c.values, "created_at": now, "updated_at": now, "created_by": actor, "version": 1}
+            if obj.owned and "owner_id" not in row:
+                row["owner_id"] = actor
+            rows.append(row)
+        self._check_references(conn, obj, rows, [("body", i) if len(rows) > 1 else ("body",) for i in range(len(rows))])
+        self._check_unique(conn, obj, rows, None)
+        self._number(conn, obj, rows, now)
+        for hook in self.before_save:
+            for row in rows:
+                hook(self, conn, obj, row, None)
+        ids = self._insert_rows(conn, table, rows)
+        for row, record_id in zip(rows, ids, strict=True):
+            row["id"] = record_id
+        history.write(conn, self.history_table, history.record_created(self.codec, table, obj.name, rows, actor, now))
+        for c, record_id in zip(items, ids, strict=True):
+            for fname, lines in c.children.items():
+                self._replace_children(conn, obj, fname, record_id, lines, actor, now, creating=True)
+        return ids
+
+    @staticmethod
+    def _insert_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> list[int]:
+        if len(rows) == 1:
+            return [int(conn.execute(insert(table).returning(table.c.id), rows[0]).scalar_one())]
+        # Rows differ in which keys they carry; group so each executemany has one shape.
+        keys = sorted({k for r in rows for k in r})
+        full = [{k: r.get(k) for k in keys} for r in rows]
+        stmt = insert(table).returning(table.c.id, sort_by_parameter_order=True)
+        return [int(i) for i in conn.execute(stmt, full).scalars()]
+
+    def _number(self, conn: Connection, obj: ObjectDef, rows: list[dict[str, Any]], now: datetime) -> None:
+        for f in obj.fields:
+            if f.type != "autonumber":
+                continue
+            pattern = self.types["autonumber"].pattern(f)
+            for row, number in zip(
+                rows,
+                autonumber.numbers(conn, self.sequences, f"{obj.name}.{f.name}", pattern, now, len(rows)),
+                strict=True,
+            ):
+                row[f.name] = number
+
+    # -- updates ---------------------------------------------------------------------------------
+    def update(
+        self,
+        object_name: str,
+        record_id: int,
+        data: Mapping[str, Any],
+        *,
+        version: int | None = None,
+        actor: int | None = None,
+    ) -> dict[str, Any]:
+        """Change some fields. A stale `version` raises Conflict carrying the current record."""
+        obj = self.object(object_name)
+        coerced = self._coerce(obj, data, creating=False)
+        expected = version if version is not None else coerced.version
+        try:
+            with self.db.write() as conn:
+                current = self._fetch(conn, obj, record_id, lock=True)
+                if expected is not None and current["version"] != expected:
+                    raise Conflict(
+                        f"{obj.name} {record_id} was changed (version {current['version']}, you sent {expected})",
+                        code="record.stale",
+                        current=current,
+                    )
+                record = self._apply_update(conn, obj, current, coerced, actor)
+        except IntegrityError as exc:
+            raise _conflict(exc) from None
+        self._notify("update", obj, record)
+        return record
+
+    def _apply_update(
+        self, conn: Connection, obj: ObjectDef, current: dict[str, Any], coerced: Coerced, actor: int | None
+    ) -> dict[str, Any]:
+        record_id = int(current["id"])
+        changes = {k: v for k, v in coerced.values.items() if current.get(k) != v}
+        self._check_references(conn, obj, [changes], [("body",)])
+        self._check_unique(conn, obj, [changes], record_id)
+        for hook in self.before_save:
+            hook(self, conn, obj, changes, current)
+        now = utcnow()
+        lines_changed = False
+        for fname, lines in coerced.children.items():
+            lines_changed |= self._replace_children(conn, obj, fname, record_id, lines, actor, now, creating=False)
+        if not changes and not lines_changed:
+            return current
+        table = self.tables[obj.name]
+        stmt = (
+            update(table)
+            .where(table.c.id == record_id, table.c.version == current["version"])
+            .values(**changes, updated_at=now, version=table.c.version + 1)
+        )
+        if conn.execute(stmt).rowcount != 1:
+            raise Conflict(
+                f"{obj.name} {record_id} was changed meanwhile",
+                code="record.stale",
+                current=self._fetch(conn, obj, record_id),
+            )
+        history.write(
+            conn,
+            self.history_table,
+            history.record_changed(self.codec, obj.name, record_id, current, changes, actor, now),
+        )
+        return self._fetch(conn, obj, record_id)
+
+    def _replace_children(
+        self,
+        conn: Connection,
+        parent: ObjectDef,
+        fname: str,
+        parent_id: int,
+        lines: list[dict[str, Any]],
+        actor: int | None,
+        now: datetime,
+        *,
+        creating: bool,
+    ) -> bool:
+        """Make the parent's lines equal `lines`: update those with an id, insert new ones, drop the rest."""
+        child = self.app.object(str(parent.field(fname).target))
+        table = self.tables[child.name]
+        link = table.c[f"{parent.name}_id"]
+        existing = {} if creating else {int(r["id"]): r for r in self._children(conn, parent, child.name, parent_id)}
+        keep = {int(line["id"]) for line in lines if line.get("id") is not None}
+        unknown = keep - set(existing)
+        if unknown:
+            raise InputInvalid(
+                [
+                    FieldProblem(
+                        ("body", fname), f"line {min(unknown)} is not a line of this {parent.name}", "line.unknown"
+                    )
+                ]
+            )
+        changed = False
+        gone = set(existing) - keep
+        if gone:
+            conn.execute(delete(table).where(table.c.id.in_(gone)))
+            history.write(
+                conn,
+                self.history_table,
+                [
+                    {
+                        "object": child.name,
+                        "record_id": i,
+                        "action": "delete",
+                        "field": None,
+                        "old": self.codec.to_json(child.name, existing[i]),
+                        "new": None,
+                        "actor_id": actor,
+                        "at": now,
+                    }
+                    for i in sorted(gone)
+                ],
+            )
+            changed = True
+        new_rows = []
+        for position, line in enumerate(lines):
+            values = {**line, "position": position}
+            if values.get("id") is None:
+                values.pop("id", None)
+                new_rows.append(
+                    {
+                        **values,
+                        link.key: parent_id,
+                        "created_at": now,
+                        "updated_at": now,
+                        "created_by": actor,
+                        "version": 1,
+                    }
+                )
+                continue
+            line_id = int(values.pop("id"))
+            old = existing[line_id]
+            diff = {k: v for k, v in values.items() if old.get(k) != v}
+            if diff:
+                conn.execute(
+                    update(table)
+                    .where(table.c.id == line_id)
+                    .values(**diff, updated_at=now, version=table.c.version + 1)
+                )
+                history.write(
+                    conn,
+                    self.history_table,
+                    history.record_changed(self.codec, child.name, line_id, old, diff, actor, now),
+                )
+                changed = True
+        if new_rows:
+            self._check_references(conn, child, new_rows, [("body", fname, i) for i in range(len(new_rows))])
+            self._number(conn, child, new_rows, now)
+            ids = self._insert_rows(conn, table, new_rows)
+            for row, i in zip(new_rows, ids, strict=True):
+                row["id"] = i
+            history.write(
+                conn, self.history_table, history.record_created(self.codec, table, child.name, new_rows, actor, now)
+            )
+            changed = True
+        return changed
+
+    # -- integrity checks with readable messages ------------------------------------------------
+    def _check_references(
+        self, conn: Connection, obj: ObjectDef, rows: Sequence[Mapping[str, Any]], locs: Sequence[tuple[str | int, ...]]
+    ) -> None:
+        targets: list[tuple[str, Table]] = []
+        for f in obj.stored_fields:
+            if f.type == "lookup" and f.target:
+                targets.append((str(f.column), self.tables[f.target]))
+            elif f.type == "user":
+                targets.append((str(f.column), self.users))
+        if obj.owned:
+            targets.append(("owner_id", self.users))
+        if obj.parent:
+            targets.append((f"{obj.parent}_id", self.tables[obj.parent]))
+        problems = []
+        for column, target in targets:
+            wanted = {r[column] for r in rows if r.get(column) is not None}
+            if not wanted:
+                continue
+            found = set(conn.execute(select(target.c.id).where(target.c.id.in_(wanted))).scalars())
+            for row, loc in zip(rows, locs, strict=True):
+                value = row.get(column)
+                if value is not None and value not in found:
+                    what = "user" if target is self.users else target.name
+                    problems.append(FieldProblem((*loc, column), f"no {what} with id {value}", "field.not_found"))
+        if problems:
+            raise InputInvalid(problems[:100])
+
+    def _check_unique(
+        self, conn: Connection, obj: ObjectDef, rows: Sequence[Mapping[str, Any]], exclude_id: int | None
+    ) -> None:
+        table = self.tables[obj.name]
+        problems = []
+        for f in obj.stored_fields:
+            if not f.unique:
+                continue
+            column = str(f.column)
+            values = [r[column] for r in rows if r.get(column) is not None]
+            if not values:
+                continue
+            seen: set[Any] = set()
+            for i, v in enumerate(values):
+                if v in seen:
+                    problems.append(
+                        FieldProblem(("body", i, column), f"'{v}' appears twice in this batch", "field.unique")
+                    )
+                seen.add(v)
+            stmt = select(table.c[column], table.c.id).where(table.c[column].in_(seen))
+            if exclude_id is not None:
+                stmt = stmt.where(table.c.id != exclude_id)
+            for value, other in conn.execute(stmt):
+                problems.append(
+                    FieldProblem(("body", column), f"'{value}' is already used by {obj.name} {other}", "field.unique")
+                )
+        if problems:
+            raise InputInvalid(problems[:100])
+
+    # -- delete, restore, lists (implemented in their own modules) ----------------------------------
+    def delete(self, object_name: str, record_id: int, *, actor: int | None = None) -> int:
+        """Move a record to the trash (see engine.store.trash); returns the trash entry id."""
+        record = self.get(object_name, record_id)
+        trash_id = trash.delete_record(self, object_name, record_id, actor=actor)
+        self._notify("delete", self.object(object_name), record)
+        return trash_id
+
+    def restore(self, object_name: str, record_id: int, *, actor: int | None = None) -> dict[str, Any]:
+        record = trash.restore_record(self, object_name, record_id, actor=actor)
+        self._notify("restore", self.object(object_name), record)
+        return record
+
+    def find(self, object_name: str, q: query.ListQuery, *, scope: Any = None) -> query.Page:
+        return query.list_records(self, object_name, q, scope=scope)
+
+    def aggregate(self, object_name: str, q: query.AggregateQuery, *, scope: Any = None) -> list[dict[str, Any]]:
+        return query.aggregate(self, object_name, q, scope=scope)
+
+    def _notify(self, action: str, obj: ObjectDef, record: Mapping[str, Any]) -> None:
+        for hook in self.after_commit:
+            hook(self, action, obj, record)
+
+
+def _conflict(exc: IntegrityError) -> Conflict:
+    text = str(exc.orig).lower()
+    if "unique" in text or "duplicate" in text:
+        return Conflict("a record with the same unique value exists", code="record.duplicate")
+    if "foreign key" in text:
+        return Conflict("a referenced record does not exist or is still referred to", code="record.reference")
+    return Conflict("the change breaks a database constraint", code="record.constraint")
+
+
+def row_dict(row: RowMapping) -> dict[str, Any]:
+    return dict(row)

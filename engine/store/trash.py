@@ -1,0 +1,199 @@
+"""Delete to a restorable trash, honouring each lookup's on-delete policy.
+
+A trash entry holds the record, its child lines, the records deleted with it by `cascade`
+lookups, and the references that `set_null` cleared, so restore puts all of it back.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from engine.blueprint.model import FieldDef, ObjectDef
+from engine.errors import Conflict, NotFound
+from engine.store import history
+
+if TYPE_CHECKING:
+    from engine.store.records import Store
+
+MAX_CASCADE = 10_000
+
+
+def referrers(store: Store, obj: ObjectDef) -> list[tuple[ObjectDef, FieldDef]]:
+    """Every (object, lookup field) pointing at `obj`."""
+    return [(o, f) for o in store.app.objects for f in o.stored_fields if f.type == "lookup" and f.target == obj.name]
+
+
+def delete_record(store: Store, object_name: str, record_id: int, *, actor: int | None = None) -> int:
+    """Move a record (and what cascades from it) to the trash; returns the trash entry id."""
+    obj = store.object(object_name)
+    from engine.store.records import utcnow
+
+    now = utcnow()
+    try:
+        with store.db.write() as conn:
+            entry = _snapshot(store, conn, obj, record_id, set())
+            trash_id = int(
+                conn.execute(
+                    insert(store.trash_table).returning(store.trash_table.c.id),
+                    {
+                        "object": obj.name,
+                        "record_id": record_id,
+                        "data": entry,
+                        "deleted_by": actor,
+                        "deleted_at": now,
+                    },
+                ).scalar_one()
+            )
+            _remove(store, conn, entry, actor, now)
+    except IntegrityError:
+        raise Conflict(f"{obj.name} {record_id} is still referred to", code="record.referenced") from None
+    return trash_id
+
+
+def _snapshot(
+    store: Store, conn: Connection, obj: ObjectDef, record_id: int, seen: set[tuple[str, int]]
+) -> dict[str, Any]:
+    record = store._fetch(conn, obj, record_id, lock=True)
+    seen.add((obj.name, record_id))
+    entry: dict[str, Any] = {
+        "object": obj.name,
+        "record": store.codec.to_json(obj.name, record),
+        "cascaded": [],
+        "nulled": [],
+    }
+    for other, f in referrers(store, obj):
+        table = store.tables[other.name]
+        column = table.c[str(f.column)]
+        ids = [
+            int(i) for i in conn.execute(select(table.c.id).where(column == record_id).limit(MAX_CASCADE + 1)).scalars()
+        ]
+        ids = [i for i in ids if (other.name, i) not in seen]
+        if not ids:
+            continue
+        if f.on_delete == "restrict":
+            raise Conflict(
+                f"{obj.name} {record_id} is still referred to by {len(ids)} {other.name} record(s) "
+                f"({f.name}); delete or re-link them first",
+                code="record.referenced",
+            )
+        if len(ids) > MAX_CASCADE:
+            raise Conflict(f"deleting would touch more than {MAX_CASCADE} {other.name} records", code="record.too_many")
+        if f.on_delete == "set_null":
+            entry["nulled"].append({"object": other.name, "column": str(f.column), "ids": ids})
+        else:
+            entry["cascaded"].extend(_snapshot(store, conn, other, i, seen) for i in ids)
+    return entry
+
+
+def _remove(store: Store, conn: Connection, entry: dict[str, Any], actor: int | None, now: datetime) -> None:
+    for nulled in entry["nulled"]:
+        table = store.tables[nulled["object"]]
+        conn.execute(update(table).where(table.c.id.in_(nulled["ids"])).values({nulled["column"]: None}))
+    for sub in entry["cascaded"]:
+        _remove(store, conn, sub, actor, now)
+    table = store.tables[entry["object"]]
+    record = entry["record"]
+    conn.execute(delete(table).where(table.c.id == record["id"]))
+    history.write(
+        conn,
+        store.history_table,
+        [
+            {
+                "object": entry["object"],
+                "record_id": record["id"],
+                "action": "delete",
+                "field": None,
+                "old": record,
+                "new": None,
+                "actor_id": actor,
+                "at": now,
+            }
+        ],
+    )
+
+
+def restore_record(store: Store, object_name: str, record_id: int, *, actor: int | None = None) -> dict[str, Any]:
+    """Put the most recently trashed copy of a record back, with its lines and cascaded records."""
+    obj = store.object(object_name)
+    from engine.store.records import utcnow
+
+    trash = store.trash_table
+    now = utcnow()
+    try:
+        with store.db.write() as conn:
+            row = conn.execute(
+                select(trash.c.id, trash.c.data)
+                .where(trash.c.object == obj.name, trash.c.record_id == record_id)
+                .order_by(trash.c.id.desc())
+                .limit(1)
+            ).first()
+            if row is None:
+                raise NotFound(f"{obj.name} {record_id} is not in the trash", code="trash.not_found")
+            _put_back(store, conn, row.data, actor, now)
+            conn.execute(delete(trash).where(trash.c.id == row.id))
+            record = store._fetch(conn, obj, record_id)
+    except IntegrityError:
+        raise Conflict(
+            f"{obj.name} {record_id} cannot be restored: a unique value is taken or a record it refers to is gone",
+            code="restore.conflict",
+        ) from None
+    return record
+
+
+def _put_back(store: Store, conn: Connection, entry: dict[str, Any], actor: int | None, now: datetime) -> None:
+    obj = store.app.object(entry["object"])
+    table = store.tables[obj.name]
+    record = dict(entry["record"])
+    children = {f.name: record.pop(f.name, []) for f in obj.child_fields}
+    known = {c.key for c in table.c}
+    values = store.codec.from_json(obj.name, {k: v for k, v in record.items() if k in known})
+    conn.execute(insert(table), values)
+    for fname, lines in children.items():
+        child = store.app.object(str(obj.field(fname).target))
+        child_table = store.tables[child.name]
+        child_known = {c.key for c in child_table.c}
+        for line in lines:
+            conn.execute(
+                insert(child_table),
+                store.codec.from_json(child.name, {k: v for k, v in line.items() if k in child_known}),
+            )
+    for sub in entry["cascaded"]:
+        _put_back(store, conn, sub, actor, now)
+    for nulled in entry["nulled"]:
+        other = store.tables[nulled["object"]]
+        column = other.c[nulled["column"]]
+        conn.execute(
+            update(other)
+            .where(other.c.id.in_(nulled["ids"]), column.is_(None))
+            .values({nulled["column"]: record["id"]})
+        )
+    history.write(
+        conn,
+        store.history_table,
+        [
+            {
+                "object": obj.name,
+                "record_id": record["id"],
+                "action": "restore",
+                "field": None,
+                "old": None,
+                "new": entry["record"],
+                "actor_id": actor,
+                "at": now,
+            }
+        ],
+    )
+
+
+def list_trash(store: Store, object_name: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+    trash = store.trash_table
+    stmt = select(trash.c.id, trash.c.object, trash.c.record_id, trash.c.deleted_by, trash.c.deleted_at)
+    if object_name:
+        stmt = stmt.where(trash.c.object == object_name)
+    with store.db.read() as conn:
+        rows = conn.execute(stmt.order_by(trash.c.id.desc()).limit(limit)).mappings()
+        return [dict(r) for r in rows]
