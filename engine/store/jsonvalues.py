@@ -60,6 +60,19 @@ class RecordCodec:
                 out[key] = value
         return out
 
+    @staticmethod
+    def to_json_plain(item: Mapping[str, Any]) -> dict[str, Any]:
+        """JSON-ready copy of a system row (datetimes and dates as ISO text)."""
+        out: dict[str, Any] = {}
+        for key, value in item.items():
+            if isinstance(value, datetime):
+                out[key] = iso(value)
+            elif isinstance(value, date):
+                out[key] = value.isoformat()
+            else:
+                out[key] = value
+        return out
+
     def from_json(self, obj: str, data: Mapping[str, Any]) -> dict[str, Any]:
         """Column values back from `to_json` output (used to restore from the trash)."""
         fields = self.columns[obj]

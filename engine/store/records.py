@@ -446,6 +446,17 @@ class Store:
         if problems:
             raise InputInvalid(problems[:100])
 
+    def set_attachment(
+        self, object_name: str, record_id: int, field_name: str, meta: dict[str, Any], *, actor: int | None = None
+    ) -> dict[str, Any]:
+        """Point an attachment field at stored file metadata (files are saved by engine.store.files)."""
+        obj = self.object(object_name)
+        with self.db.write() as conn:
+            current = self._fetch(conn, obj, record_id, lock=True)
+            record = self._apply_update(conn, obj, current, Coerced(values={field_name: meta}), actor)
+        self._notify("update", obj, record)
+        return record
+
     # -- delete, restore, lists (implemented in their own modules) ----------------------------------
     def delete(self, object_name: str, record_id: int, *, actor: int | None = None) -> int:
         """Move a record to the trash (see engine.store.trash); returns the trash entry id."""

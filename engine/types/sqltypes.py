@@ -11,7 +11,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Dialect, Numeric
+from sqlalchemy import JSON, BigInteger, DateTime, Dialect, Numeric
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 #: Total significant digits an exact decimal may carry (fits a signed 64-bit integer when scaled).
@@ -77,3 +78,8 @@ class UTCDateTime(TypeDecorator[datetime]):
         if moment.tzinfo is None:
             return moment.replace(tzinfo=UTC)
         return moment.astimezone(UTC)
+
+
+def json_document() -> TypeEngine[Any]:
+    """JSON values: JSONB on PostgreSQL (containment operators, GIN-indexable), JSON text elsewhere."""
+    return JSON().with_variant(JSONB(), "postgresql")

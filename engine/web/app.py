@@ -1,0 +1,60 @@
+"""The FastAPI application for one app: JSON API, OpenAPI and a small home page."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+from starlette.responses import HTMLResponse, Response
+
+from engine.store.records import Store
+from engine.web.api import api_router
+from engine.web.envelope import install_error_handlers
+from engine.web.openapi import openapi_document
+
+TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
+
+
+def create_app(store: Store) -> FastAPI:
+    """A web app serving `store`; nothing global, so tests can build as many as they like."""
+    web = FastAPI(
+        title=f"{store.app.label.en} — Loomwork",
+        version=store.app.version,
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
+    )
+    web.state.store = store
+    install_error_handlers(web)
+    web.include_router(api_router(store))
+    document = openapi_document(store.app, store.types, version=store.app.version)
+
+    @web.get("/openapi.json", include_in_schema=False)
+    async def openapi() -> dict[str, Any]:
+        return document
+
+    @web.get("/healthz", include_in_schema=False)
+    async def health() -> dict[str, Any]:
+        return {"ok": True}
+
+    @web.get("/", include_in_schema=False)
+    async def home() -> Response:
+        from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+        env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(default=True))
+        html = env.get_template("home.html").render(app=store.app, locale=store.app.default_locale)
+        return HTMLResponse(html)
+
+    return web
+
+
+def app_from_environment() -> FastAPI:
+    """uvicorn factory for multi-worker serving: LOOMWORK_BLUEPRINT and DATABASE_URL say what to serve."""
+    from engine.web.runtime import open_store
+
+    store = open_store(
+        os.environ["LOOMWORK_BLUEPRINT"], os.environ.get("DATABASE_URL"), files_dir=os.environ.get("LOOMWORK_FILES")
+    )
+    return create_app(store)

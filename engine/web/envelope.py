@@ -1,0 +1,77 @@
+"""The one JSON envelope for every response, and the only place errors become HTTP statuses."""
+
+from __future__ import annotations
+
+import logging
+from decimal import Decimal
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from engine.errors import Conflict, FieldProblem, InputInvalid, LoomworkError, NotFound, PayloadTooLarge
+
+log = logging.getLogger("loomwork.web")
+STATUS = {InputInvalid: 422, NotFound: 404, Conflict: 409, PayloadTooLarge: 413}
+
+
+class JSONBody(Response):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content, default=_plain, option=orjson.OPT_NON_STR_KEYS)
+
+
+def _plain(value: Any) -> Any:
+    """Exact decimals travel as strings (see docs/api.md); anything else unknown is an error."""
+    if isinstance(value, Decimal):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def ok(data: Any = None, *, status: int = 200, headers: dict[str, str] | None = None, **extra: Any) -> JSONBody:
+    body: dict[str, Any] = {"ok": True}
+    if data is not None:
+        body["data"] = data
+    body.update(extra)
+    return JSONBody(body, status_code=status, headers=headers)
+
+
+def failure(status: int, problems: list[FieldProblem], **extra: Any) -> JSONBody:
+    return JSONBody({"ok": False, "errors": [p.as_dict() for p in problems], **extra}, status_code=status)
+
+
+def error_response(exc: LoomworkError, extra: dict[str, Any] | None = None) -> JSONBody:
+    status = next((s for cls, s in STATUS.items() if isinstance(exc, cls)), 400)
+    if isinstance(exc, InputInvalid):
+        return failure(status, list(exc.problems))
+    return failure(status, [FieldProblem((), exc.message, exc.code)], **(extra or {}))
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Every 4xx/5xx leaves as `{"ok": false, "errors": [...]}`; tracebacks stay in the log."""
+
+    @app.exception_handler(LoomworkError)
+    async def _engine_error(request: Request, exc: LoomworkError) -> Response:
+        return error_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
+        problems = [
+            FieldProblem(tuple(e.get("loc", ())), str(e.get("msg", "invalid")), f"request.{e.get('type')}")
+            for e in exc.errors()
+        ]
+        return failure(422, problems)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        codes = {404: "not_found", 405: "method_not_allowed", 413: "payload.too_large"}
+        return failure(exc.status_code, [FieldProblem((), str(exc.detail), codes.get(exc.status_code, "http"))])
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return failure(500, [FieldProblem((), "internal error; the server log has details", "internal")])
