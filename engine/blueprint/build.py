@@ -33,7 +33,7 @@ RESERVED_FIELD_NAMES = frozenset(SYSTEM_COLUMNS) | {
     "cursor",
     "fields",
     "filter",
-    "total",
+    "with_total",
     "q",
     "expand",
     "deleted_at",
@@ -172,13 +172,16 @@ class AppBuilder:
 
     @staticmethod
     def _cycle_from(child: str, parents: Mapping[str, str]) -> list[str]:
-        """The objects on a parent chain that returns to `child`, parent first; [] if none."""
+        """The cycle closed by linking `child` to its parent, from that parent down; [] if none."""
         chain = [child]
         node = child
         while node in parents:
             node = parents[node]
             if node == child:
-                return [*reversed(chain), chain[-1]]
+                holders = list(reversed(chain))
+                start = holders.index(parents[child])
+                ring = holders[start:] + holders[:start]
+                return [*ring, ring[0]]
             if node in chain:
                 return []
             chain.append(node)

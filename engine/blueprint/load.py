@@ -10,7 +10,7 @@ from typing import Any
 from engine.blueprint.build import AppBuilder, FieldTypes
 from engine.blueprint.model import App
 from engine.blueprint.shape import check_shape
-from engine.blueprint.source import Source, read_source
+from engine.blueprint.source import FATAL_SOURCE_CODES, Source, read_source
 from engine.errors import BlueprintInvalid, Problem
 
 
@@ -18,7 +18,8 @@ def load_blueprint(path: str | Path, types: FieldTypes, *, display_root: Path | 
     """The checked `App` of the blueprint at `path`; raises `BlueprintInvalid` with every problem."""
     problems: list[Problem] = []
     src = read_source(Path(path), problems, display_root)
-    if problems and not src.data:
+    # Checking what could be read of a broken file set would only report the breakage again.
+    if any(p.code in FATAL_SOURCE_CODES for p in problems) or not src.data:
         raise BlueprintInvalid(problems)
     problems.extend(check_shape(src))
     app = AppBuilder(src, types, problems).build()

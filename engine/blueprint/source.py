@@ -6,6 +6,7 @@ JSON files go through the same reader (JSON is YAML for our purposes) so they ge
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,13 @@ from engine.errors import Problem
 
 Path_ = tuple[str | int, ...]
 BLUEPRINT_SUFFIXES = (".yaml", ".yml", ".json")
+#: Sections declared once; every other top-level mapping (objects, ...) merges by key across files.
+SINGLE_SECTIONS = frozenset({"app"})
+#: Problems after which checking the merged data would only add noise.
+FATAL_SOURCE_CODES = frozenset(
+    {"source.missing", "source.empty", "source.unreadable", "source.syntax", "source.not_mapping"}
+)
+_BOOL_TAG = "tag:yaml.org,2002:bool"
 
 
 @dataclass(frozen=True)
@@ -82,15 +90,35 @@ def read_source(root: Path, problems: list[Problem], display_root: Path | None =
     files = blueprint_files(root)
     if not files:
         problems.append(Problem(str(root), 0, 0, "", "no blueprint files (.yaml, .yml, .json) here", "source.empty"))
+    already = len(problems)
     for path in files:
         name = _display(path, display_root)
         src.files.append(name)
         try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            problems.append(Problem(name, 0, 0, "", f"cannot read file: {exc}", "source.unreadable"))
+            raw = path.read_bytes()
+            text = raw.decode("utf-8")
+        except OSError as exc:
+            problems.append(Problem(name, 0, 0, "", f"cannot read file: {exc.strerror or exc}", "source.unreadable"))
+            continue
+        except UnicodeDecodeError as exc:
+            line = raw.count(b"\n", 0, exc.start) + 1
+            col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+            problems.append(
+                Problem(
+                    name,
+                    line,
+                    col,
+                    "",
+                    f"the file is not UTF-8 (byte 0x{raw[exc.start]:02x}); save it with UTF-8 encoding",
+                    "source.unreadable",
+                )
+            )
             continue
         _merge_file(src, name, text, problems)
+    if files and not src.data and len(problems) == already:
+        problems.append(
+            Problem(src.files[0], 0, 0, "", "the blueprint is empty; it needs 'app:' and 'objects:'", "source.empty")
+        )
     return src
 
 
@@ -103,6 +131,12 @@ def _display(path: Path, root: Path | None) -> str:
 
 
 def _merge_file(src: Source, name: str, text: str, problems: list[Problem]) -> None:
+    is_json = name.endswith(".json")
+    if is_json:
+        if not _check_json(name, text, problems):
+            return
+        # JSON allows tabs between tokens, YAML does not; a tab is one column wide either way.
+        text = text.replace("\t", " ")
     try:
         loader = yaml.SafeLoader(text)
         try:
@@ -110,13 +144,10 @@ def _merge_file(src: Source, name: str, text: str, problems: list[Problem]) -> N
         finally:
             loader.dispose()
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
-        msg = " ".join(x for x in (exc.context, exc.problem) if x) or "malformed YAML"
-        problems.append(Problem(name, line, col, "", f"malformed YAML/JSON: {msg}", "source.syntax"))
+        problems.append(_syntax_problem(name, exc))
         return
     except yaml.YAMLError as exc:
-        problems.append(Problem(name, 0, 0, "", f"malformed YAML/JSON: {exc}", "source.syntax"))
+        problems.append(Problem(name, 0, 0, "", f"malformed YAML: {exc}", "source.syntax"))
         return
     if node is None:
         return
@@ -124,53 +155,88 @@ def _merge_file(src: Source, name: str, text: str, problems: list[Problem]) -> N
     local = Source()
     data = reader.read(node, (), local)
     if not isinstance(data, dict):
+        kind = "a list" if isinstance(data, list) else f"the value {str(data)[:40]!r}"
         problems.append(
             Problem(
                 name,
                 node.start_mark.line + 1,
                 node.start_mark.column + 1,
                 "",
-                "a blueprint file must hold a mapping (app:, objects:)",
+                f"a blueprint file must hold a mapping (app:, objects:), got {kind}",
                 "source.not_mapping",
             )
         )
         return
-    # Merge top-level sections; `objects` and similar mappings merge by key across files.
     for key, value in data.items():
         if key not in src.data:
             src.data[key] = value
             _copy_marks(local, src, (key,))
-        elif isinstance(value, dict) and isinstance(src.data[key], dict):
+        elif key not in SINGLE_SECTIONS and isinstance(value, dict) and isinstance(src.data[key], dict):
             for sub, subval in value.items():
                 if sub in src.data[key]:
-                    first = src.mark((key, sub), key=True)
-                    m = local.mark((key, sub), key=True)
-                    problems.append(
-                        Problem(
-                            m.file,
-                            m.line,
-                            m.col,
-                            dotted((key, sub)),
-                            f"'{sub}' is already declared at {first.file}:{first.line}",
-                            "source.duplicate_key",
-                        )
-                    )
+                    problems.append(_redeclared(src, local, (key, sub)))
                     continue
                 src.data[key][sub] = subval
                 _copy_marks(local, src, (key, sub))
         else:
-            m = local.mark((key,), key=True)
-            first = src.mark((key,), key=True)
-            problems.append(
-                Problem(
-                    m.file,
-                    m.line,
-                    m.col,
-                    key,
-                    f"'{key}' is already declared at {first.file}:{first.line}",
-                    "source.duplicate_key",
-                )
-            )
+            problems.append(_redeclared(src, local, (key,)))
+
+
+def _redeclared(src: Source, local: Source, path: Path_) -> Problem:
+    first = src.mark(path, key=True)
+    m = local.mark(path, key=True)
+    return Problem(
+        m.file,
+        m.line,
+        m.col,
+        dotted(path),
+        f"'{path[-1]}' is already declared at {first.file}:{first.line}:{first.col}",
+        "source.duplicate_key",
+    )
+
+
+def _check_json(name: str, text: str, problems: list[Problem]) -> bool:
+    """Strict JSON syntax (YAML would accept trailing commas and comments); True when well formed."""
+    try:
+        json.loads(text)
+    except json.JSONDecodeError as exc:
+        msg = exc.msg
+        if msg in ("Expected double-quoted property name", "Expecting property name enclosed in double quotes"):
+            msg = "expected a key in double quotes (is there a trailing comma before this?)"
+        elif msg == "Expecting value" and not text.strip():
+            msg = "the file is empty"
+        problems.append(
+            Problem(name, exc.lineno, exc.colno, "", f"malformed JSON: {msg[:1].lower()}{msg[1:]}", "source.syntax")
+        )
+        return False
+    return True
+
+
+def _syntax_problem(name: str, exc: yaml.MarkedYAMLError) -> Problem:
+    """A readable message for PyYAML's parser errors, at the place a person should look."""
+    mark = exc.problem_mark or exc.context_mark
+    line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
+    problem = exc.problem or ""
+    context = exc.context or ""
+    cm = exc.context_mark
+    opened = f"{cm.line + 1}:{cm.column + 1}" if cm else "?"
+    if "'\\t'" in problem:
+        msg = "tab character: indent with spaces, not tabs"
+    elif "flow mapping" in context:
+        msg = f"expected ',' or '}}' here; is the '{{' opened at {opened} closed?"
+    elif "flow sequence" in context:
+        msg = f"expected ',' or ']' here; is the '[' opened at {opened} closed?"
+    elif "block mapping" in context and "expected <block end>" in problem:
+        msg = "bad indentation: this line does not line up with the keys above it"
+    elif "mapping values are not allowed" in problem:
+        msg = "unexpected ':'; put a space after ':' of the previous key, or quote a value that contains ': '"
+    elif "could not find expected ':'" in problem:
+        msg = "expected 'key: value' here (missing ':' or bad indentation)"
+    elif "found unexpected end of stream" in problem and "quoted scalar" in context:
+        msg = f"the quoted text opened at {opened} is never closed"
+    else:
+        msg = " ".join(x for x in (context, problem) if x) or "cannot parse"
+    return Problem(name, line, col, "", f"malformed YAML: {msg}", "source.syntax")
 
 
 def _copy_marks(local: Source, src: Source, prefix: Path_) -> None:
@@ -191,19 +257,29 @@ class _NodeReader:
         return Mark(self.name, node.start_mark.line + 1, node.start_mark.column + 1)
 
     def read(self, node: yaml.Node, path: Path_, src: Source) -> Any:
-        src.values[path] = self._mark(node)
+        empty = isinstance(node, yaml.ScalarNode) and node.value == "" and not node.style
+        # `account:` with nothing after it: point at the key, not at the end of its line.
+        src.values[path] = src.keys[path] if empty and path in src.keys else self._mark(node)
         if isinstance(node, yaml.MappingNode):
             self.loader.flatten_mapping(node)
             out: dict[Any, Any] = {}
             for key_node, value_node in node.value:
-                key = self._scalar(key_node)
-                if not isinstance(key, str | int | float | bool) or key is None:
+                # Keys stay as written: `no:` or `1:` is a name here, not a boolean or a number.
+                if not isinstance(key_node, yaml.ScalarNode) or not key_node.value:
                     m = self._mark(key_node)
+                    kind = {yaml.SequenceNode: "a list", yaml.MappingNode: "a mapping"}.get(type(key_node), "empty")
                     self.problems.append(
-                        Problem(m.file, m.line, m.col, dotted(path), "keys must be plain names", "source.bad_key")
+                        Problem(
+                            m.file,
+                            m.line,
+                            m.col,
+                            dotted(path),
+                            f"a key must be a plain name, got {kind}; declare each entry on its own line",
+                            "source.bad_key",
+                        )
                     )
                     continue
-                key = str(key) if not isinstance(key, str) else key
+                key: str = key_node.value
                 if key in out:
                     m = self._mark(key_node)
                     first = src.keys[(*path, key)]
@@ -228,6 +304,9 @@ class _NodeReader:
     def _scalar(self, node: yaml.Node) -> Any:
         if not isinstance(node, yaml.ScalarNode):
             return None
+        # YAML 1.2 booleans only: `yes`, `no`, `on`, `off` stay text (option ids, answers).
+        if node.tag == _BOOL_TAG and node.value.lower() not in ("true", "false"):
+            return node.value
         try:
             return self.loader.construct_object(node, deep=True)
         except yaml.constructor.ConstructorError:

@@ -53,3 +53,16 @@ class FieldType:
 
     def describe(self) -> str:
         return (self.__doc__ or self.name).strip().splitlines()[0]
+
+
+def unindexable(f: FieldDef) -> list[tuple[str, str, str]]:
+    """Problems for `unique`/`index` on a field type whose column cannot carry a database index."""
+    return [
+        (
+            key,
+            f"'{key}' does not apply to {'an' if f.type[0] in 'aeiou' else 'a'} {f.type} field",
+            "field.option_not_applicable",
+        )
+        for key, on in (("unique", f.unique), ("index", f.indexed))
+        if on
+    ]

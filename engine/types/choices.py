@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, String
+from sqlalchemy import String
 from sqlalchemy.types import TypeEngine
 
 from engine.blueprint.model import FieldDef
-from engine.types.base import FieldType
+from engine.types.base import FieldType, unindexable
+from engine.types.sqltypes import json_document
 
 OPTION_ID_LENGTH = 64
 
@@ -53,7 +54,7 @@ class MultiSelect(Select):
     filter_ops: ClassVar[tuple[str, ...]] = ("contains", "isnull")
 
     def sql_type(self, f: FieldDef) -> TypeEngine[Any]:
-        return JSON()
+        return json_document()
 
     def json_schema(self, f: FieldDef) -> dict[str, Any]:
         return {
@@ -71,6 +72,9 @@ class MultiSelect(Select):
 
     def parse_text(self, f: FieldDef, text: str) -> Any:
         return text
+
+    def check_definition(self, f: FieldDef) -> list[tuple[str, str, str]]:
+        return super().check_definition(f) + unindexable(f)
 
     def validate(self, f: FieldDef, value: Any) -> str | None:
         if isinstance(value, str):

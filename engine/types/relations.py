@@ -5,12 +5,13 @@ from __future__ import annotations
 import re
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, BigInteger, String
+from sqlalchemy import BigInteger, String
 from sqlalchemy.types import TypeEngine
 
 from engine.blueprint.model import FieldDef
-from engine.types.base import FieldType
+from engine.types.base import FieldType, unindexable
 from engine.types.scalars import Integer
+from engine.types.sqltypes import json_document
 
 AUTONUMBER_TOKEN = re.compile(r"\{(YYYY|YY|MM|DD|0+)\}")
 _SIZE = re.compile(r"^\s*(\d+)\s*(B|KB|MB|GB)?\s*$", re.IGNORECASE)
@@ -79,7 +80,7 @@ class ChildTable(FieldType):
             out.append(("object", "a child_table field needs 'object:' (the line object)", "field.target_missing"))
         for key, value in (("required", f.required), ("unique", f.unique), ("index", f.indexed)):
             if value:
-                out.append((key, f"'{key}' does not apply to child tables", "field.option_not_applicable"))
+                out.append((key, f"'{key}' does not apply to a child_table field", "field.option_not_applicable"))
         return out
 
 
@@ -134,7 +135,7 @@ class Attachment(FieldType):
     filter_ops: ClassVar[tuple[str, ...]] = ("isnull",)
 
     def sql_type(self, f: FieldDef) -> TypeEngine[Any]:
-        return JSON()
+        return json_document()
 
     def json_schema(self, f: FieldDef) -> dict[str, Any]:
         return {
@@ -159,11 +160,12 @@ class Attachment(FieldType):
         return any(a in ("*/*", content_type) or a == f"{major}/*" for a in accept)
 
     def check_definition(self, f: FieldDef) -> list[tuple[str, str, str]]:
+        out = unindexable(f)
         try:
             self.max_size(f)
         except ValueError as exc:
-            return [("max_size", str(exc), "field.bad_size")]
-        return []
+            out.append(("max_size", str(exc), "field.bad_size"))
+        return out
 
 
 def parse_size(raw: Any) -> int:

@@ -12,7 +12,7 @@ from sqlalchemy import Text as SqlText
 from sqlalchemy.types import TypeEngine
 
 from engine.blueprint.model import FieldDef
-from engine.types.base import FieldType
+from engine.types.base import FieldType, unindexable
 from engine.types.sqltypes import DECIMAL_DIGITS, ExactDecimal, UTCDateTime
 
 _RANGE_OPS = ("eq", "ne", "gt", "gte", "lt", "lte", "in", "isnull")
@@ -70,6 +70,9 @@ class LongText(Text):
 
     def sql_type(self, f: FieldDef) -> TypeEngine[Any]:
         return SqlText()
+
+    def check_definition(self, f: FieldDef) -> list[tuple[str, str, str]]:
+        return unindexable(f)
 
 
 class Email(Text):

@@ -17,7 +17,7 @@ from engine.web.bodies import MAX_BATCH_BODY, MAX_FILE_BODY, read_json, read_lim
 from engine.web.envelope import JSONBody, error_response, ok
 
 RecordId = Annotated[int, Path(ge=1, le=2**63 - 1)]
-LIST_PARAMS = frozenset({"sort", "limit", "cursor", "fields", "total"})
+LIST_PARAMS = frozenset({"sort", "limit", "cursor", "fields", "with_total"})
 AGGREGATE_PARAMS = frozenset({"group_by", "metrics"})
 
 
@@ -96,7 +96,7 @@ def api_router(store: Store) -> APIRouter:
             limit=_int_param(request, "limit", 25),
             cursor=request.query_params.get("cursor"),
             fields=_csv(request, "fields"),
-            total=_flag(request, "total"),
+            total=_flag(request, "with_total"),
         )
         page = await run_in_threadpool(store.find, object_name, q)
         extra: dict[str, Any] = {"next_cursor": page.next_cursor}

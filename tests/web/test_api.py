@@ -83,7 +83,7 @@ def test_list_filter_sort_page_fields_total(client: TestClient) -> None:
             "amount__gt": "10000",
             "sort": "-amount",
             "limit": 5,
-            "total": "true",
+            "with_total": "true",
             "fields": "name,amount",
         },
     )

@@ -1,0 +1,16 @@
+"""Schema change is plan, then apply: `plan_migration` reads, `apply_plan` writes in one transaction."""
+
+from engine.store.migrate.apply import apply_plan, refusal
+from engine.store.migrate.convert import ConversionFailure
+from engine.store.migrate.plan import MigrationPlan, PlannedStep, plan_migration
+from engine.store.migrate.stored import current_app
+
+__all__ = [
+    "ConversionFailure",
+    "MigrationPlan",
+    "PlannedStep",
+    "apply_plan",
+    "current_app",
+    "plan_migration",
+    "refusal",
+]

@@ -1,0 +1,304 @@
+"""Loading fixtures (demo data as YAML) through the record store."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import yaml
+from sqlalchemy import func, select
+
+from engine.blueprint.load import load_blueprint
+from engine.errors import LoomworkError
+from engine.store.database import Database
+from engine.store.fixtures import FixtureInvalid, load_fixtures
+from engine.store.migrate import apply_plan, plan_migration
+from engine.store.records import Store
+from engine.types.registry import TypeRegistry
+
+CRM = Path(__file__).resolve().parents[2] / "blueprints" / "crm"
+STAGES = ["initial_contact", "needs_confirmed", "proposal", "negotiation", "won", "lost"]
+
+BLUEPRINT = """
+app: {name: shop, label: Shop, version: "1"}
+objects:
+  company:
+    fields:
+      name: {type: text, required: true}
+      parent: {type: lookup, object: company, on_delete: set_null}
+      founded: {type: date}
+  item:
+    owned: false
+    fields:
+      name: {type: text, required: true}
+      price: {type: currency, currency: CNY}
+  deal:
+    fields:
+      name: {type: text, required: true}
+      company: {type: lookup, object: company, required: true}
+      reviewer: {type: user}
+      stage: {type: select, options: [open, won]}
+      signed_at: {type: datetime}
+      lines: {type: child_table, object: deal_line}
+  deal_line:
+    fields:
+      name: {type: text}
+      item: {type: lookup, object: item, required: true}
+      quantity: {type: integer, min: 1}
+"""
+USERS = """
+users:
+  - {email: li.na@demo.example, name: 李娜, locale: zh}
+  - {email: Bob@Demo.example, name: Bob}
+"""
+# Deals come first and refer forward to companies; a subsidiary refers to its parent further down.
+DEALS = """
+deal:
+  - key: big
+    name: 大单
+    company: {ref: acme_sh}
+    owner: li.na@demo.example
+    reviewer: bob@demo.example
+    stage: won
+    signed_at: 2026-03-02T09:30:00+08:00
+    lines:
+      - {item: {ref: pc}, name: 台式机, quantity: 3}
+      - {item: {ref: mouse}, quantity: 10}
+company:
+  - key: acme_sh
+    name: 上海艾克米
+    parent: {ref: acme}
+    founded: 2001-05-04
+  - key: acme
+    name: 艾克米集团
+    owner: bob@demo.example
+"""
+ITEMS = """
+item:
+  - {key: pc, name: PC, price: 4999.5}
+  - {key: mouse, name: Mouse, price: "59.00"}
+"""
+
+
+@pytest.fixture
+def store(sqlite_url: str) -> Iterator[Store]:
+    yield from _store(sqlite_url, _write({"app.yaml": BLUEPRINT}, Path(sqlite_url[len("sqlite:///") :]).parent / "bp"))
+
+
+def _store(url: str, blueprint: Path) -> Iterator[Store]:
+    types = TypeRegistry.with_builtins()
+    app = load_blueprint(blueprint, types)
+    db = Database(url)
+    apply_plan(db, plan_migration(db, app, types))
+    yield Store(app, types, db)
+    db.dispose()
+
+
+def _write(files: dict[str, str], folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (folder / name).write_text(textwrap.dedent(text), encoding="utf-8")
+    return folder
+
+
+def _count(store: Store, table: str) -> int:
+    with store.db.read() as conn:
+        return int(conn.execute(select(func.count()).select_from(store.metadata.tables[table])).scalar_one())
+
+
+def test_refs_owners_users_and_lines_resolve(store: Store, tmp_path: Path) -> None:
+    folder = _write({"users.yaml": USERS, "deals.yaml": DEALS, "items.yml": ITEMS}, tmp_path / "fx")
+    counts = load_fixtures(store, folder)
+    assert counts == {"users": 2, "company": 2, "item": 2, "deal": 1, "deal_line": 2}
+    li, bob = store.user_id("li.na@demo.example"), store.user_id("bob@demo.example")
+    assert li
+    assert bob
+    with store.db.read() as conn:
+        companies = {r.name: r for r in conn.execute(select(store.tables["company"]))}
+        items = {r.name: r.id for r in conn.execute(select(store.tables["item"]))}
+        deal = conn.execute(select(store.tables["deal"])).one()
+    assert companies["上海艾克米"].parent_id == companies["艾克米集团"].id
+    assert companies["上海艾克米"].founded == date(2001, 5, 4)
+    assert companies["艾克米集团"].owner_id == bob
+    assert companies["上海艾克米"].owner_id is None
+    got = store.get("deal", deal.id)
+    assert got["company_id"] == companies["上海艾克米"].id
+    assert (got["owner_id"], got["created_by"], got["reviewer_id"]) == (li, li, bob)
+    assert got["signed_at"] == datetime(2026, 3, 2, 1, 30, tzinfo=UTC)
+    assert [(line["item_id"], line["quantity"], line["name"]) for line in got["lines"]] == [
+        (items["PC"], 3, "台式机"),
+        (items["Mouse"], 10, None),
+    ]
+    assert store.get("item", items["PC"])["price"] == Decimal("4999.50")
+
+
+def test_unknown_ref_names_file_line_and_key_and_writes_nothing(store: Store, tmp_path: Path) -> None:
+    folder = _write(
+        {"users.yaml": USERS, "deals.yaml": DEALS.replace("{ref: acme_sh}", "{ref: acme_sj}")}, tmp_path / "fx"
+    )
+    with pytest.raises(FixtureInvalid) as caught:
+        load_fixtures(store, folder)
+    message = str(caught.value)
+    assert "deals.yaml:5:" in message
+    assert "deal 'big': unknown ref 'acme_sj': no company has that key (did you mean 'acme_sh'?)" in message
+    assert "fixture.unknown_ref" in message
+    # the items file is missing too, so both lines' refs are reported at once
+    assert message.count("no item has that key") == 2
+    assert isinstance(caught.value, LoomworkError)
+    assert _count(store, "lw_user") == 0
+
+
+@pytest.mark.parametrize(
+    ("files", "expected"),
+    [
+        pytest.param(
+            {"x.yaml": "dael:\n  - {name: x}\n"},
+            "x.yaml:1:1 dael: 'dael' is not an object of app 'shop' (did you mean 'deal'?) [fixture.unknown_object]",
+            id="unknown-object",
+        ),
+        pytest.param(
+            {"x.yaml": "deal_line:\n  - {name: x}\n"},
+            "'deal_line' is a child table of 'deal'; give its lines inline in the deal records",
+            id="child-object-at-top",
+        ),
+        pytest.param(
+            {"x.yaml": "company:\n  - {key: a, name: A, owner: nobody@demo.example}\n"},
+            "company 'a': 'nobody@demo.example' is not the e-mail of a fixture user",
+            id="unknown-owner",
+        ),
+        pytest.param(
+            {"x.yaml": "item:\n  - {key: a, name: A, owner: x@y.z}\n"},
+            "'item' has no owner [fixture.not_owned]",
+            id="owner-of-unowned-object",
+        ),
+        pytest.param(
+            {"x.yaml": "company:\n  - {key: a, name: A}\n  - {key: a, name: B}\n"},
+            "x.yaml:3:11 company[1].key: company key 'a' is already used at",
+            id="duplicate-key",
+        ),
+        pytest.param(
+            {"x.yaml": "company:\n  - {key: a, name: A, parent: 7}\n"},
+            "a lookup takes {ref: <key of a company>}, got 7 [fixture.bad_ref]",
+            id="lookup-without-ref",
+        ),
+        pytest.param(
+            {"x.yaml": "company:\n  - {key: a, name: A}\n  key: b\n"},
+            "x.yaml:",
+            id="malformed-yaml",
+        ),
+        pytest.param(
+            {"x.yaml": "company:\n  - {key: a, name: A, name: B}\n"},
+            "duplicate key 'name'",
+            id="duplicate-yaml-key",
+        ),
+        pytest.param(
+            {"x.yaml": "deal:\n  - {key: a, name: A, company: null, signed_at: 2026-01-01 10:00:00}\n"},
+            "a date-time needs a timezone",
+            id="naive-datetime",
+        ),
+    ],
+)
+def test_fixture_problems_are_located(store: Store, tmp_path: Path, files: dict[str, str], expected: str) -> None:
+    with pytest.raises(FixtureInvalid) as caught:
+        load_fixtures(store, _write(files, tmp_path / "fx"))
+    assert expected in str(caught.value)
+
+
+def test_a_value_the_store_refuses_names_the_record(store: Store, tmp_path: Path) -> None:
+    bad = ITEMS + "company:\n  - {key: acme, name: A}\ndeal:\n  - key: odd\n    name: D\n    company: {ref: acme}\n"
+    bad += "    stage: lost\n    lines: [{item: {ref: pc}, quantity: 0}]\n"
+    with pytest.raises(LoomworkError) as caught:
+        load_fixtures(store, _write({"f.yaml": bad}, tmp_path / "fx"))
+    message = caught.value.message
+    assert message.startswith(f"{tmp_path / 'fx' / 'f.yaml'}:8:5 deal 'odd': ")
+    assert "'lost' is not one of [open, won]" in message
+    assert "must be at least 1" in message
+    assert caught.value.code == "input.invalid"
+
+
+def test_records_referring_to_each_other_in_a_cycle(store: Store, tmp_path: Path) -> None:
+    cycle = "company:\n  - {key: a, name: A, parent: {ref: b}}\n  - {key: b, name: B, parent: {ref: a}}\n"
+    with pytest.raises(LoomworkError, match=r"company records refer to each other in a cycle: a -> b -> a"):
+        load_fixtures(store, _write({"f.yaml": cycle}, tmp_path / "fx"))
+
+
+def test_missing_folder(store: Store, tmp_path: Path) -> None:
+    with pytest.raises(FixtureInvalid, match="no such fixture folder"):
+        load_fixtures(store, tmp_path / "nowhere")
+
+
+# -- the shipped CRM demo ---------------------------------------------------------------------
+
+
+def _demo_rows() -> dict[str, int]:
+    rows: dict[str, int] = {}
+    for path in sorted((CRM / "demo").glob("*.yaml")):
+        for section, items in yaml.safe_load(path.read_text(encoding="utf-8")).items():
+            rows[section] = rows.get(section, 0) + len(items)
+    return rows
+
+
+@pytest.fixture
+def crm_store(db_url: str) -> Iterator[Store]:
+    yield from _store(db_url, CRM)
+
+
+def test_crm_demo_loads(crm_store: Store) -> None:
+    store = crm_store
+    counts = load_fixtures(store, CRM / "demo")
+    assert {k: counts[k] for k in _demo_rows()} == _demo_rows()
+    with store.db.read() as conn:
+        opp = store.tables["opportunity"]
+        stages = dict(conn.execute(select(opp.c.stage, func.count()).group_by(opp.c.stage)).all())
+        quote = store.tables["quote"]
+        numbers = list(conn.execute(select(quote.c.number).order_by(quote.c.id)).scalars())
+        lines = store.tables["quote_line"]
+        per_quote = list(conn.execute(select(func.count()).select_from(lines).group_by(lines.c.quote_id)).scalars())
+        contract = store.tables["contract"]
+        revisions = conn.execute(
+            select(contract.c.id, contract.c.revision, contract.c.previous_contract_id).order_by(contract.c.id)
+        ).all()
+        account = store.tables["account"]
+        subsidiaries = conn.execute(select(account.c.name).where(account.c.parent_account_id.is_not(None))).all()
+    assert sorted(stages) == sorted(STAGES)
+    assert all(n >= 3 for n in stages.values()), stages
+    assert len(numbers) >= 8
+    assert all(n.startswith("Q-") and len(n) == len("Q-2026-0001") for n in numbers)
+    assert all(2 <= n <= 4 for n in per_quote)
+    assert counts["users"] >= 10
+    assert counts["account"] >= 20
+    assert counts["contact"] >= 40
+    assert counts["lead"] >= 30
+    assert counts["opportunity"] >= 40
+    assert counts["product"] >= 8
+    by_id = {r.id: r for r in revisions}
+    revised = [r for r in revisions if r.previous_contract_id is not None]
+    assert revised, "the demo has a contract revised once"
+    assert all(by_id[r.previous_contract_id].revision == r.revision - 1 for r in revised)
+    assert subsidiaries
+
+
+def test_crm_demo_quote_totals_add_up() -> None:
+    data = yaml.safe_load((CRM / "demo" / "quotes.yaml").read_text(encoding="utf-8"))
+    for q in data["quote"]:
+        subtotal = Decimal(0)
+        for line in q["lines"]:
+            expected = Decimal(str(line["quantity"])) * Decimal(str(line["unit_price"]))
+            expected *= 1 - Decimal(str(line["discount"]))
+            assert Decimal(str(line["line_total"])) == expected.quantize(Decimal("0.01")), q["key"]
+            subtotal += Decimal(str(line["line_total"]))
+        assert Decimal(str(q["subtotal"])) == subtotal, q["key"]
+        total = (subtotal * (1 - Decimal(str(q["discount"])))).quantize(Decimal("0.01"))
+        assert Decimal(str(q["total"])) == total, q["key"]
+
+
+def test_loading_the_same_users_twice_is_refused_by_email(store: Store, tmp_path: Path) -> None:
+    folder = _write({"users.yaml": USERS}, tmp_path / "fx")
+    load_fixtures(store, folder)
+    with pytest.raises(LoomworkError, match=r"users: li\.na@demo\.example: a user with e-mail") as caught:
+        load_fixtures(store, folder)
+    assert caught.value.code == "user.exists"
