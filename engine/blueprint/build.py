@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import warnings
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from types import MappingProxyType
@@ -331,7 +332,7 @@ class AppBuilder:
             )
         if "default" in raw:
             default = self._default(path, f, ftype, raw["default"])
-            f = FieldDef(**{**f.__dict__, "default": default})
+            f = replace(f, default=default)
         return f
 
     def _default(self, path: Path_, f: FieldDef, ftype: FieldTypeSpec, raw: Any) -> Any:

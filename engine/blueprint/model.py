@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import cached_property
 from types import MappingProxyType
 from typing import Any
 
@@ -73,6 +74,10 @@ class FieldDef:
 
     def option(self, option_id: str) -> Option | None:
         return next((o for o in self.options if o.id == option_id), None)
+
+    @cached_property
+    def option_ids(self) -> frozenset[str]:
+        return frozenset(o.id for o in self.options)
 
 
 @dataclass(frozen=True)

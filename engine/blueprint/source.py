@@ -10,7 +10,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
@@ -24,11 +24,13 @@ SINGLE_SECTIONS = frozenset({"app"})
 FATAL_SOURCE_CODES = frozenset(
     {"source.missing", "source.empty", "source.unreadable", "source.syntax", "source.not_mapping"}
 )
+_STR_TAG = "tag:yaml.org,2002:str"
 _BOOL_TAG = "tag:yaml.org,2002:bool"
 
 
-@dataclass(frozen=True)
-class Mark:
+class Mark(NamedTuple):
+    """Where a node starts (a tuple: tens of thousands are made for a large blueprint)."""
+
     file: str
     line: int
     col: int
@@ -130,6 +132,25 @@ def _display(path: Path, root: Path | None) -> str:
         return str(path)
 
 
+def _compose(text: str) -> tuple[yaml.SafeLoader, yaml.Node | None]:
+    """Compose with libyaml when present (fast); a syntax error is re-read by the pure-Python
+    loader, whose messages the diagnostics are written for."""
+    fast = getattr(yaml, "CSafeLoader", None)
+    if fast is not None:
+        loader = fast(text)
+        try:
+            return loader, loader.get_single_node()
+        except yaml.YAMLError:
+            pass
+        finally:
+            loader.dispose()
+    loader = yaml.SafeLoader(text)
+    try:
+        return loader, loader.get_single_node()
+    finally:
+        loader.dispose()
+
+
 def _merge_file(src: Source, name: str, text: str, problems: list[Problem]) -> None:
     is_json = name.endswith(".json")
     if is_json:
@@ -138,11 +159,7 @@ def _merge_file(src: Source, name: str, text: str, problems: list[Problem]) -> N
         # JSON allows tabs between tokens, YAML does not; a tab is one column wide either way.
         text = text.replace("\t", " ")
     try:
-        loader = yaml.SafeLoader(text)
-        try:
-            node = loader.get_single_node()
-        finally:
-            loader.dispose()
+        loader, node = _compose(text)
     except yaml.MarkedYAMLError as exc:
         problems.append(_syntax_problem(name, exc))
         return
@@ -247,6 +264,10 @@ def _copy_marks(local: Source, src: Source, prefix: Path_) -> None:
                 table_to[path] = mark
 
 
+#: Builds a Mark without the keyword-argument handling of its generated __new__ (a hot path).
+_new_mark = tuple.__new__
+
+
 class _NodeReader:
     def __init__(self, name: str, loader: yaml.SafeLoader, problems: list[Problem]) -> None:
         self.name = name
@@ -254,7 +275,8 @@ class _NodeReader:
         self.problems = problems
 
     def _mark(self, node: yaml.Node) -> Mark:
-        return Mark(self.name, node.start_mark.line + 1, node.start_mark.column + 1)
+        start = node.start_mark
+        return _new_mark(Mark, (self.name, start.line + 1, start.column + 1))
 
     def read(self, node: yaml.Node, path: Path_, src: Source) -> Any:
         empty = isinstance(node, yaml.ScalarNode) and node.value == "" and not node.style
@@ -306,6 +328,8 @@ class _NodeReader:
             return None
         # YAML 1.2 booleans only: `yes`, `no`, `on`, `off` stay text (option ids, answers).
         if node.tag == _BOOL_TAG and node.value.lower() not in ("true", "false"):
+            return node.value
+        if node.tag == _STR_TAG:
             return node.value
         try:
             return self.loader.construct_object(node, deep=True)

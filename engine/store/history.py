@@ -8,24 +8,25 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, insert, select
 
+from engine.store.bulk import insert_many
 from engine.store.jsonvalues import RecordCodec
 
 
-def record_created(
-    codec: RecordCodec, table: Table, obj: str, rows: Sequence[Mapping[str, Any]], actor: int | None, now: datetime
-) -> list[dict[str, Any]]:
+def record_created(obj: str, ids: Sequence[int], actor: int | None, now: datetime) -> list[dict[str, Any]]:
+    """One row per created record: who and when. The values need no copy here: the stored row
+    and the `old` values of later update rows reconstruct them."""
     return [
         {
             "object": obj,
-            "record_id": r["id"],
+            "record_id": i,
             "action": "create",
             "field": None,
             "old": None,
-            "new": codec.to_json(obj, r),
+            "new": None,
             "actor_id": actor,
             "at": now,
         }
-        for r in rows
+        for i in ids
     ]
 
 
@@ -56,7 +57,9 @@ def record_changed(
 
 
 def write(conn: Connection, history: Table, rows: list[dict[str, Any]]) -> None:
-    if rows:
+    if len(rows) > 1 and conn.dialect.name == "sqlite":
+        insert_many(conn, history, rows)
+    elif rows:
         conn.execute(insert(history), rows)
 
 

@@ -11,12 +11,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, Table, delete, insert, select, update
+from sqlalchemy import Connection, RowMapping, Table, delete, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from engine.blueprint.model import App, ObjectDef
 from engine.errors import Conflict, FieldProblem, InputInvalid, NotFound
-from engine.store import autonumber, history, query, trash
+from engine.store import autonumber, bulk, history, query, trash
 from engine.store.database import Database
 from engine.store.jsonvalues import RecordCodec
 from engine.store.tables import USER_TABLE, build_metadata
@@ -48,7 +48,7 @@ class Store:
         self.trash_table = self.metadata.tables["lw_trash"]
         self.sequences = self.metadata.tables["lw_sequence"]
         self.codec = RecordCodec(app, types)
-        self._inputs = {o.name: input_fields(o) for o in app.objects}
+        self._inputs = {o.name: input_fields(o, types) for o in app.objects}
         self.before_save: list[BeforeSave] = []
         self.after_commit: list[AfterCommit] = []
 
@@ -206,7 +206,7 @@ class Store:
         ids = self._insert_rows(conn, table, rows)
         for row, record_id in zip(rows, ids, strict=True):
             row["id"] = record_id
-        history.write(conn, self.history_table, history.record_created(self.codec, table, obj.name, rows, actor, now))
+        history.write(conn, self.history_table, history.record_created(obj.name, ids, actor, now))
         for c, record_id in zip(items, ids, strict=True):
             for fname, lines in c.children.items():
                 self._replace_children(conn, obj, fname, record_id, lines, actor, now, creating=True)
@@ -216,11 +216,23 @@ class Store:
     def _insert_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> list[int]:
         if len(rows) == 1:
             return [int(conn.execute(insert(table).returning(table.c.id), rows[0]).scalar_one())]
-        # Rows differ in which keys they carry; group so each executemany has one shape.
+        # executemany needs one shape: every row carries every key.
         keys = sorted({k for r in rows for k in r})
         full = [{k: r.get(k) for k in keys} for r in rows]
-        stmt = insert(table).returning(table.c.id, sort_by_parameter_order=True)
-        return [int(i) for i in conn.execute(stmt, full).scalars()]
+        if conn.dialect.name != "sqlite":
+            stmt = insert(table).returning(table.c.id, sort_by_parameter_order=True)
+            return [int(i) for i in conn.execute(stmt, full).scalars()]
+        # SQLite: the writer holds the database lock (BEGIN IMMEDIATE) and the table is AUTOINCREMENT,
+        # so a plain executemany takes the ids right after the sequence's current value.
+        before = conn.execute(text("SELECT seq FROM sqlite_sequence WHERE name = :t"), {"t": table.name}).scalar()
+        bulk.insert_many(conn, table, full)
+        first = int(before or 0) + 1
+        last = int(
+            conn.execute(text("SELECT seq FROM sqlite_sequence WHERE name = :t"), {"t": table.name}).scalar_one()
+        )
+        if last - first + 1 != len(rows):
+            raise RuntimeError(f"{table.name}: expected {len(rows)} consecutive ids, got {first}..{last}")
+        return list(range(first, last + 1))
 
     def _number(self, conn: Connection, obj: ObjectDef, rows: list[dict[str, Any]], now: datetime) -> None:
         for f in obj.fields:
@@ -383,9 +395,7 @@ class Store:
             ids = self._insert_rows(conn, table, new_rows)
             for row, i in zip(new_rows, ids, strict=True):
                 row["id"] = i
-            history.write(
-                conn, self.history_table, history.record_created(self.codec, table, child.name, new_rows, actor, now)
-            )
+            history.write(conn, self.history_table, history.record_created(child.name, ids, actor, now))
             changed = True
         return changed
 

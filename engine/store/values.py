@@ -25,9 +25,23 @@ class Coerced:
     version: int | None = None
 
 
-def input_fields(obj: ObjectDef) -> dict[str, FieldDef]:
+@dataclass(frozen=True)
+class FieldInput:
+    """How one input key is handled: precomputed once per object, used for every record."""
+
+    field: FieldDef
+    ftype: Any
+    column: str
+    kind: str  # value | autonumber | attachment | child
+
+
+def input_fields(obj: ObjectDef, types: TypeRegistry) -> dict[str, FieldInput]:
     """Fields by the key clients use for them (`account_id` for a lookup `account`)."""
-    return {(f.column or f.name): f for f in obj.fields}
+    out = {}
+    for f in obj.fields:
+        kind = {"autonumber": "autonumber", "attachment": "attachment", "child_table": "child"}.get(f.type, "value")
+        out[f.column or f.name] = FieldInput(f, types[f.type], f.column or f.name, kind)
+    return out
 
 
 def _did_you_mean(key: str, choices: list[str]) -> str:
@@ -44,27 +58,42 @@ def coerce_record(
     *,
     creating: bool,
     loc: Loc = ("body",),
-    by_key: Mapping[str, FieldDef] | None = None,
+    by_key: Mapping[str, FieldInput] | None = None,
 ) -> Coerced:
     """Coerce and check `data` for `obj`. On create, defaults fill gaps and `required` holds."""
-    fields = by_key if by_key is not None else input_fields(obj)
+    fields = by_key if by_key is not None else input_fields(obj, types)
     out = Coerced()
     if not isinstance(data, Mapping):  # JSON input may be anything
         out.problems.append(FieldProblem(loc, "expected a JSON object", "type.object"))  # type: ignore[unreachable]
         return out
+    values = out.values
     for key, raw in data.items():
-        f = fields.get(key)
-        if f is None:
+        spec = fields.get(key)
+        if spec is None:
             _special_key(obj, key, raw, out, loc, creating, fields)
-            continue
-        _one_value(f, raw, types, out, (*loc, key))
+        elif spec.kind == "value" and raw is not None and raw != "":
+            f = spec.field
+            try:
+                value = spec.ftype.parse(f, raw)
+            except ValueError as exc:
+                out.problems.append(FieldProblem((*loc, key), str(exc), f"type.{f.type}"))
+                continue
+            message = spec.ftype.validate(f, value)
+            if message:
+                out.problems.append(FieldProblem((*loc, key), message, "field.invalid"))
+            elif f.required and value in ("", []):
+                out.problems.append(FieldProblem((*loc, key), f"'{f.name}' is required", "field.required"))
+            else:
+                values[spec.column] = value
+        else:
+            _other_value(spec, raw, out, (*loc, key))
     if creating:
         _fill_defaults(obj, data, fields, out, loc)
     return out
 
 
 def _special_key(
-    obj: ObjectDef, key: str, raw: Any, out: Coerced, loc: Loc, creating: bool, fields: Mapping[str, FieldDef]
+    obj: ObjectDef, key: str, raw: Any, out: Coerced, loc: Loc, creating: bool, fields: Mapping[str, FieldInput]
 ) -> None:
     where = (*loc, key)
     if key == "version" and not creating:
@@ -73,14 +102,14 @@ def _special_key(
         else:
             out.problems.append(FieldProblem(where, "version must be a positive whole number", "type.integer"))
     elif key == "owner_id" and obj.owned:
-        if raw is None or (isinstance(raw, int) and not isinstance(raw, bool) and raw >= 1):
+        if raw is None or (isinstance(raw, int) and not isinstance(raw, bool) and 1 <= raw < 2**63):
             out.values["owner_id"] = raw
         else:
             out.problems.append(FieldProblem(where, "owner_id must be a user id", "type.integer"))
     elif key in READ_ONLY_KEYS or key == "version":
         out.problems.append(FieldProblem(where, f"'{key}' is read-only", "field.read_only"))
     elif obj.parent_column and key in (obj.parent_column, "position"):
-        if isinstance(raw, int) and not isinstance(raw, bool):
+        if isinstance(raw, int) and not isinstance(raw, bool) and 0 <= raw < 2**63:
             out.values[key] = raw
         else:
             out.problems.append(FieldProblem(where, f"{key} must be a whole number", "type.integer"))
@@ -91,58 +120,41 @@ def _special_key(
         )
 
 
-def _one_value(f: FieldDef, raw: Any, types: TypeRegistry, out: Coerced, where: Loc) -> None:
-    if f.type == "autonumber":
+def _other_value(spec: FieldInput, raw: Any, out: Coerced, where: Loc) -> None:
+    """Empty values, and the kinds of field that are not set directly."""
+    f = spec.field
+    if spec.kind == "autonumber":
         out.problems.append(
             FieldProblem(where, f"'{f.name}' is numbered automatically and read-only", "field.read_only")
         )
-        return
-    if f.type == "attachment":
+    elif spec.kind == "attachment":
         if raw is not None:
-            out.problems.append(
-                FieldProblem(
-                    where,
-                    "upload files with PUT .../files/{field}; only null (remove) is accepted here",
-                    "field.read_only",
-                )
-            )
+            message = "upload files with PUT .../files/{field}; only null (remove) is accepted here"
+            out.problems.append(FieldProblem(where, message, "field.read_only"))
         else:
             out.values[f.name] = None
-        return
-    if f.type == "child_table":
+    elif spec.kind == "child":
         if not isinstance(raw, list) or not all(isinstance(r, Mapping) for r in raw):
             out.problems.append(FieldProblem(where, "expected a list of line objects", "type.list"))
         else:
             out.children[f.name] = [dict(r) for r in raw]
-        return
-    column = f.column or f.name
-    if raw is None or (raw == "" and f.type not in ("text", "long_text")):
+    elif raw == "" and f.type in ("text", "long_text"):
         if f.required:
             out.problems.append(FieldProblem(where, f"'{f.name}' is required", "field.required"))
         else:
-            out.values[column] = None
-        return
-    ftype = types[f.type]
-    try:
-        value = ftype.parse(f, raw)
-    except ValueError as exc:
-        out.problems.append(FieldProblem(where, str(exc), f"type.{f.type}"))
-        return
-    if f.required and value in ("", []):
+            out.values[spec.column] = raw
+    elif f.required:
         out.problems.append(FieldProblem(where, f"'{f.name}' is required", "field.required"))
-        return
-    message = ftype.validate(f, value)
-    if message:
-        out.problems.append(FieldProblem(where, message, "field.invalid"))
-        return
-    out.values[column] = value
+    else:
+        out.values[spec.column] = None
 
 
 def _fill_defaults(
-    obj: ObjectDef, data: Mapping[str, Any], fields: Mapping[str, FieldDef], out: Coerced, loc: Loc
+    obj: ObjectDef, data: Mapping[str, Any], fields: Mapping[str, FieldInput], out: Coerced, loc: Loc
 ) -> None:
-    for key, f in fields.items():
-        if key in data or f.type in ("child_table", "autonumber", "attachment"):
+    for key, spec in fields.items():
+        f = spec.field
+        if key in data or spec.kind != "value":
             continue
         if f.default is not None:
             out.values[key] = f.default

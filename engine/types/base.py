@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
-
-from sqlalchemy.types import TypeEngine
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from engine.blueprint.model import FieldDef
+
+if TYPE_CHECKING:  # SQLAlchemy loads only when tables are built, so `loomwork check` starts fast
+    from sqlalchemy.types import TypeEngine
+
+#: Total significant digits an exact decimal may carry (fits a signed 64-bit integer when scaled).
+DECIMAL_DIGITS = 18
 
 
 class FieldType:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
-
-from sqlalchemy import String
-from sqlalchemy.types import TypeEngine
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from engine.blueprint.model import FieldDef
 from engine.types.base import FieldType, unindexable
-from engine.types.sqltypes import json_document
+
+if TYPE_CHECKING:
+    from sqlalchemy.types import TypeEngine
 
 OPTION_ID_LENGTH = 64
 
@@ -23,7 +22,9 @@ class Select(FieldType):
     filter_ops: ClassVar[tuple[str, ...]] = ("eq", "ne", "in", "isnull")
 
     def sql_type(self, f: FieldDef) -> TypeEngine[Any]:
-        return String(OPTION_ID_LENGTH)
+        import sqlalchemy as sa
+
+        return sa.String(OPTION_ID_LENGTH)
 
     def json_schema(self, f: FieldDef) -> dict[str, Any]:
         return {"type": "string", "enum": [o.id for o in f.options]}
@@ -34,7 +35,7 @@ class Select(FieldType):
         return raw
 
     def validate(self, f: FieldDef, value: Any) -> str | None:
-        if f.option(value) is None:
+        if value not in f.option_ids:
             return f"'{value[:64]}' is not one of [{', '.join(o.id for o in f.options)}]"
         return None
 
@@ -54,7 +55,10 @@ class MultiSelect(Select):
     filter_ops: ClassVar[tuple[str, ...]] = ("contains", "isnull")
 
     def sql_type(self, f: FieldDef) -> TypeEngine[Any]:
-        return json_document()
+
+        from engine.types import sqltypes
+
+        return sqltypes.json_document()
 
     def json_schema(self, f: FieldDef) -> dict[str, Any]:
         return {
@@ -79,7 +83,7 @@ class MultiSelect(Select):
     def validate(self, f: FieldDef, value: Any) -> str | None:
         if isinstance(value, str):
             return Select.validate(self, f, value)
-        bad = [v for v in value if f.option(v) is None]
+        bad = [v for v in value if v not in f.option_ids]
         if bad:
             return f"'{bad[0][:64]}' is not one of [{', '.join(o.id for o in f.options)}]"
         return None

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import re
-from typing import Any, ClassVar
-
-from sqlalchemy import BigInteger, String
-from sqlalchemy.types import TypeEngine
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from engine.blueprint.model import FieldDef
 from engine.types.base import FieldType, unindexable
 from engine.types.scalars import Integer
-from engine.types.sqltypes import json_document
+
+if TYPE_CHECKING:
+    from sqlalchemy.types import TypeEngine
 
 AUTONUMBER_TOKEN = re.compile(r"\{(YYYY|YY|MM|DD|0+)\}")
 _SIZE = re.compile(r"^\s*(\d+)\s*(B|KB|MB|GB)?\s*$", re.IGNORECASE)
@@ -28,7 +27,9 @@ class Lookup(Integer):
     filter_ops: ClassVar[tuple[str, ...]] = ("eq", "ne", "in", "isnull")
 
     def sql_type(self, f: FieldDef) -> TypeEngine[Any]:
-        return BigInteger()
+        import sqlalchemy as sa
+
+        return sa.BigInteger()
 
     def json_schema(self, f: FieldDef) -> dict[str, Any]:
         return {"type": "integer", "minimum": 1, "description": f"id of a {f.target} record"}
@@ -96,7 +97,9 @@ class Autonumber(FieldType):
         return str(f.settings.get("format") or "{000000}")
 
     def sql_type(self, f: FieldDef) -> TypeEngine[Any]:
-        return String(64)
+        import sqlalchemy as sa
+
+        return sa.String(64)
 
     def json_schema(self, f: FieldDef) -> dict[str, Any]:
         return {"type": "string", "readOnly": True, "description": f"given on create from {self.pattern(f)}"}
@@ -135,7 +138,10 @@ class Attachment(FieldType):
     filter_ops: ClassVar[tuple[str, ...]] = ("isnull",)
 
     def sql_type(self, f: FieldDef) -> TypeEngine[Any]:
-        return json_document()
+
+        from engine.types import sqltypes
+
+        return sqltypes.json_document()
 
     def json_schema(self, f: FieldDef) -> dict[str, Any]:
         return {

@@ -5,15 +5,13 @@ from __future__ import annotations
 import re
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any, ClassVar
-
-from sqlalchemy import BigInteger, Boolean, Date, String
-from sqlalchemy import Text as SqlText
-from sqlalchemy.types import TypeEngine
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from engine.blueprint.model import FieldDef
-from engine.types.base import FieldType, unindexable
-from engine.types.sqltypes import DECIMAL_DIGITS, ExactDecimal, UTCDateTime
+from engine.types.base import DECIMAL_DIGITS, FieldType, unindexable
+
+if TYPE_CHECKING:
+    from sqlalchemy.types import TypeEngine
 
 _RANGE_OPS = ("eq", "ne", "gt", "gte", "lt", "lte", "in", "isnull")
 _TEXT_OPS = ("eq", "ne", "in", "isnull", "contains", "startswith", "gt", "gte", "lt", "lte")
@@ -34,7 +32,9 @@ class Text(FieldType):
         return f.max_length or DEFAULT_TEXT_LENGTH
 
     def sql_type(self, f: FieldDef) -> TypeEngine[Any]:
-        return String(self.max_length(f))
+        import sqlalchemy as sa
+
+        return sa.String(self.max_length(f))
 
     def json_schema(self, f: FieldDef) -> dict[str, Any]:
         out: dict[str, Any] = {"type": "string", "maxLength": self.max_length(f)}
@@ -69,7 +69,9 @@ class LongText(Text):
         return f.max_length or 1_000_000
 
     def sql_type(self, f: FieldDef) -> TypeEngine[Any]:
-        return SqlText()
+        import sqlalchemy as sa
+
+        return sa.Text()
 
     def check_definition(self, f: FieldDef) -> list[tuple[str, str, str]]:
         return unindexable(f)
@@ -128,7 +130,9 @@ class Boolean_(FieldType):
     filter_ops: ClassVar[tuple[str, ...]] = ("eq", "ne", "isnull")
 
     def sql_type(self, f: FieldDef) -> TypeEngine[Any]:
-        return Boolean()
+        import sqlalchemy as sa
+
+        return sa.Boolean()
 
     def json_schema(self, f: FieldDef) -> dict[str, Any]:
         return {"type": "boolean"}
@@ -157,7 +161,9 @@ class Integer(FieldType):
     filter_ops: ClassVar[tuple[str, ...]] = _RANGE_OPS
 
     def sql_type(self, f: FieldDef) -> TypeEngine[Any]:
-        return BigInteger()
+        import sqlalchemy as sa
+
+        return sa.BigInteger()
 
     def json_schema(self, f: FieldDef) -> dict[str, Any]:
         out: dict[str, Any] = {"type": "integer", "minimum": -(2**63), "maximum": 2**63 - 1}
@@ -199,7 +205,10 @@ class DecimalType(FieldType):
         return int(f.settings.get("scale", self.default_scale))
 
     def sql_type(self, f: FieldDef) -> TypeEngine[Any]:
-        return ExactDecimal(self.scale(f))
+
+        from engine.types import sqltypes
+
+        return sqltypes.ExactDecimal(self.scale(f))
 
     def json_schema(self, f: FieldDef) -> dict[str, Any]:
         return {
@@ -258,7 +267,9 @@ class Date_(FieldType):
     filter_ops: ClassVar[tuple[str, ...]] = _RANGE_OPS
 
     def sql_type(self, f: FieldDef) -> TypeEngine[Any]:
-        return Date()
+        import sqlalchemy as sa
+
+        return sa.Date()
 
     def json_schema(self, f: FieldDef) -> dict[str, Any]:
         return {"type": "string", "format": "date"}
@@ -286,7 +297,10 @@ class DateTime_(FieldType):
     filter_ops: ClassVar[tuple[str, ...]] = _RANGE_OPS
 
     def sql_type(self, f: FieldDef) -> TypeEngine[Any]:
-        return UTCDateTime()
+
+        from engine.types import sqltypes
+
+        return sqltypes.UTCDateTime()
 
     def json_schema(self, f: FieldDef) -> dict[str, Any]:
         return {"type": "string", "format": "date-time"}

@@ -15,8 +15,7 @@ from sqlalchemy import JSON, BigInteger, DateTime, Dialect, Numeric
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
-#: Total significant digits an exact decimal may carry (fits a signed 64-bit integer when scaled).
-DECIMAL_DIGITS = 18
+from engine.types.base import DECIMAL_DIGITS
 
 
 class ExactDecimal(TypeDecorator[Decimal]):
