@@ -11,7 +11,8 @@ import base64
 import binascii
 import difflib
 import json
-from collections.abc import Sequence
+import operator
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -164,15 +165,17 @@ def _condition(r: _Resolver, cond: Condition) -> ColumnElement[bool] | None:
     value = r.parse(cond.key, cond.value, param)
     if value is None:
         return None
-    comparisons: dict[str, ColumnElement[bool]] = {
-        "eq": col == value,
-        "ne": or_(col != value, col.is_(None)),
-        "gt": col > value,
-        "gte": col >= value,
-        "lt": col < value,
-        "lte": col <= value,
-    }
-    return comparisons[cond.op]
+    return _COMPARE[cond.op](col, value)
+
+
+_COMPARE: dict[str, Callable[[Any, Any], ColumnElement[bool]]] = {
+    "eq": operator.eq,
+    "ne": lambda col, value: or_(col != value, col.is_(None)),
+    "gt": operator.gt,
+    "gte": operator.ge,
+    "lt": operator.lt,
+    "lte": operator.le,
+}
 
 
 def _json_contains(r: _Resolver, col: Column[Any], option: str) -> ColumnElement[bool]:
