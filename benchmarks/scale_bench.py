@@ -100,7 +100,7 @@ def run_scale(
             log(f"  loaded {len(ids):,} opportunity in {secs:.1f} s ({len(ids) / secs:,.0f} rows/s)")
         out["load"] = loaded
         out["list_page"] = measure_list(client, list_path(), 200)
-        out["list_page_with_total"] = measure_list(client, list_path(total="true"), 50)
+        out["list_page_with_total"] = measure_list(client, list_path(with_total="true"), 50)
         log(
             f"  list page p50 {out['list_page']['p50_ms']} ms, p95 {out['list_page']['p95_ms']} ms "
             f"(with total: p95 {out['list_page_with_total']['p95_ms']} ms)"

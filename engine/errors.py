@@ -51,6 +51,20 @@ class LoomworkError(Exception):
             self.code = code
 
 
+class ExprError(LoomworkError):
+    """An expression failed to parse, type-check or compile; `col` is 1-based inside its text."""
+
+    code = "expr.invalid"
+
+    def __init__(self, message: str, *, col: int = 0, code: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.col = col
+
+    def __str__(self) -> str:
+        where = f"expression col {self.col}: " if self.col else "expression: "
+        return f"{where}{self.message} [{self.code}]"
+
+
 class BlueprintInvalid(LoomworkError):
     """A blueprint failed to load or check; carries every problem found, sorted."""
 

@@ -12,6 +12,8 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
 
+from engine.expr import register_sqlite_functions
+
 DEFAULT_URL = "sqlite:///loomwork.db"
 
 
@@ -94,6 +96,7 @@ def _configure_sqlite(engine: Engine) -> None:
         ):
             cur.execute(f"PRAGMA {pragma}")
         cur.close()
+        register_sqlite_functions(dbapi_conn)
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:

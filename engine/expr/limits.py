@@ -1,0 +1,27 @@
+"""Limits against abusive expressions: checked while parsing and type-checking, and at run time."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Upper bounds an expression must stay within; exceeding one is an `expr.limit` error."""
+
+    #: Characters in the expression text.
+    max_length: int = 2000
+    #: Nesting depth of operators, calls, lists and parentheses.
+    max_depth: int = 32
+    #: Elements in one list literal.
+    max_list: int = 100
+    #: Characters a text value may grow to by concatenation (checked statically where lengths
+    #: are known, and when evaluating in Python).
+    max_text: int = 100_000
+    #: Decimal places a computed number may carry (multiplication adds places).
+    max_scale: int = 100
+    #: Significant digits of a number literal.
+    max_literal_digits: int = 18
+
+
+DEFAULT_LIMITS = Limits()

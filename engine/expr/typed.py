@@ -1,0 +1,108 @@
+"""The typed tree `check` returns: every node carries its kind, nullability and number scale."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from engine.expr.ast import Scalar
+from engine.expr.types import FieldInfo, Kind
+
+if TYPE_CHECKING:
+    from engine.expr.functions import FunctionDef
+
+
+@dataclass(frozen=True, slots=True)
+class Out:
+    """The type of a value: kind, whether it may be null, and facts used by the backends."""
+
+    kind: Kind
+    nullable: bool = True
+    #: Decimal places of a number (exact for literals and fields, fixed for quotients).
+    scale: int = 0
+    #: Longest text, when known (for the text-growth limit).
+    length: int | None = None
+    #: Kind of list elements.
+    item_kind: Kind | None = None
+    #: How the type is shown in messages ("currency").
+    label: str = ""
+
+    @property
+    def shown(self) -> str:
+        return self.label or self.kind.value
+
+
+@dataclass(frozen=True, slots=True)
+class Typed:
+    col: int
+    out: Out
+
+    @property
+    def kind(self) -> Kind:
+        return self.out.kind
+
+
+@dataclass(frozen=True, slots=True)
+class TLiteral(Typed):
+    value: Scalar
+
+
+@dataclass(frozen=True, slots=True)
+class TField(Typed):
+    """A field path read from record frame `frame` (0: the record; n: the n-th aggregate item)."""
+
+    frame: int
+    path: tuple[str, ...]
+    info: FieldInfo
+
+
+@dataclass(frozen=True, slots=True)
+class TList(Typed):
+    items: tuple[Typed, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TUnary(Typed):
+    op: str
+    operand: Typed
+
+
+@dataclass(frozen=True, slots=True)
+class TBinary(Typed):
+    """`op` is one of `and or + - * / concat = != < <= > >= in` (`not in` is `not(in)`)."""
+
+    op: str
+    left: Typed
+    right: Typed
+
+
+@dataclass(frozen=True, slots=True)
+class TIf(Typed):
+    cond: Typed
+    then: Typed
+    other: Typed
+
+
+@dataclass(frozen=True, slots=True)
+class TCall(Typed):
+    fn: FunctionDef
+    args: tuple[Typed, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TAggregate(Typed):
+    """`count|sum|avg|min|max(collection [as alias], value, filter)`; items are frame `frame`."""
+
+    name: str
+    collection: str
+    frame: int
+    value: Typed | None
+    where: Typed | None
+
+
+@dataclass(frozen=True, slots=True)
+class TRecordFn(Typed):
+    """`changed(field)` or `previous(field)`: looks at the update being checked (Python only)."""
+
+    name: str
+    path: tuple[str, ...]
