@@ -11,6 +11,7 @@ from decimal import Decimal, InvalidOperation
 from types import MappingProxyType
 from typing import Any, Protocol
 
+from engine.blueprint.expressions import check_expressions
 from engine.blueprint.model import (
     SYSTEM_COLUMNS,
     App,
@@ -21,6 +22,7 @@ from engine.blueprint.model import (
     LayoutSection,
     ObjectDef,
     Option,
+    RuleDef,
 )
 from engine.blueprint.shape import blueprint_schema, did_you_mean
 from engine.blueprint.source import Path_, Source
@@ -130,7 +132,7 @@ class AppBuilder:
         objects = [self._object(name, raw, parents) for name, raw in raw_objects.items() if isinstance(raw, dict)]
         self._check_references(objects)
         self._check_renames(objects, ("objects",))
-        return App(
+        built = App(
             name=str(app.get("name", "app")),
             label=label_of(app.get("label"), str(app.get("name", "app"))),
             version=str(app.get("version", "0")),
@@ -138,6 +140,7 @@ class AppBuilder:
             description=_maybe_label(app.get("description")),
             default_locale=str(app.get("default_locale", "en")),
         )
+        return check_expressions(built, self.src, self.types, self.problems)
 
     def _child_parents(self, raw_objects: Mapping[str, Any]) -> dict[str, str]:
         """child object -> parent object, from child_table fields; reports shared and cyclic children."""
@@ -230,12 +233,36 @@ class AppBuilder:
             fields=tuple(fields),
             indexes=indexes,
             layouts=layouts,
+            rules=self._rules(path, _list(raw.get("rules")), [f.name for f in fields]),
             owned=bool(raw.get("owned", parent is None)),
             title_field=title,
             parent=parent,
             renamed_from=raw.get("renamed_from"),
             description=_maybe_label(raw.get("description")),
         )
+
+    def _rules(self, path: Path_, raw: list[Any], field_names: list[str]) -> tuple[RuleDef, ...]:
+        rules: list[RuleDef] = []
+        for i, item in enumerate(raw):
+            if not isinstance(item, dict) or not isinstance(item.get("when"), str):
+                continue
+            name = str(item.get("name") or f"rule_{i + 1}")
+            if any(r.name == name for r in rules):
+                self.fail((*path, "rules", i, "name"), f"rule '{name}' is declared twice", "rule.duplicate")
+            target = item.get("field")
+            if isinstance(target, str) and target not in field_names:
+                self.fail(
+                    (*path, "rules", i, "field"),
+                    f"'{target}' is not a field{did_you_mean(target, field_names)}",
+                    "rule.unknown_field",
+                )
+            message = label_of(item.get("message"), name)
+            rules.append(
+                RuleDef(
+                    name=name, when=item["when"], message=message, field=target if isinstance(target, str) else None
+                )
+            )
+        return tuple(rules)
 
     def _check_columns(self, path: Path_, fields: Iterable[FieldDef], parent: str | None) -> None:
         taken: dict[str, str] = dict.fromkeys(SYSTEM_COLUMNS, "a system column; choose another name")

@@ -66,7 +66,7 @@ class FieldDef:
     @property
     def column(self) -> str | None:
         """The column that stores this field, or None for fields with no column (child tables)."""
-        if self.type == "child_table":
+        if self.type == "child_table" or (self.type == "formula" and not self.settings.get("stored", True)):
             return None
         if self.type in ("lookup", "user"):
             return f"{self.name}_id"
@@ -78,6 +78,16 @@ class FieldDef:
     @cached_property
     def option_ids(self) -> frozenset[str]:
         return frozenset(o.id for o in self.options)
+
+
+@dataclass(frozen=True)
+class RuleDef:
+    """A validation rule: a write is refused when `when` is true for the record."""
+
+    name: str
+    when: str
+    message: Label
+    field: str | None = None
 
 
 @dataclass(frozen=True)
@@ -110,6 +120,7 @@ class ObjectDef:
     fields: tuple[FieldDef, ...]
     indexes: tuple[IndexDef, ...] = ()
     layouts: tuple[LayoutDef, ...] = ()
+    rules: tuple[RuleDef, ...] = ()
     owned: bool = True
     title_field: str = "name"
     parent: str | None = None  # set when another object holds this one as a child table
@@ -132,6 +143,10 @@ class ObjectDef:
     @property
     def stored_fields(self) -> tuple[FieldDef, ...]:
         return tuple(f for f in self.fields if f.column is not None)
+
+    @property
+    def formula_fields(self) -> tuple[FieldDef, ...]:
+        return tuple(f for f in self.fields if f.type == "formula")
 
     @property
     def child_fields(self) -> tuple[FieldDef, ...]:

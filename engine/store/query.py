@@ -55,6 +55,7 @@ class ListQuery:
     cursor: str | None = None
     fields: list[str] | None = None
     total: bool = False
+    filter: str | None = None
 
 
 @dataclass
@@ -208,6 +209,8 @@ def list_records(store: Store, object_name: str, q: ListQuery, *, scope: ColumnE
     if not 1 <= q.limit <= MAX_LIMIT:
         r.fail("limit", f"limit must be between 1 and {MAX_LIMIT}", "query.bad_limit")
     conditions = _conditions(r, q.conditions)
+    if q.filter is not None:
+        conditions.append(_expression_filter(r, q.filter))
     if scope is not None:
         conditions.append(scope)
     keys = _sort_keys(r, q.sort)
@@ -235,11 +238,30 @@ def list_records(store: Store, object_name: str, q: ListQuery, *, scope: ColumnE
     return Page(rows, cursor, total)
 
 
+def _is_number(store: Store, f: FieldDef) -> bool:
+    ftype = store.types[f.type]
+    return bool(ftype.expr_type == "number" or (f.type == "formula" and ftype.result(f) == "number"))
+
+
+def _expression_filter(r: _Resolver, text: str) -> ColumnElement[bool]:
+    from engine.store.computed import sql_filter
+
+    try:
+        return sql_filter(r.store, r.obj, text)
+    except InputInvalid as exc:
+        r.problems.extend(exc.problems)
+        return true()
+
+
 def _selected(r: _Resolver, fields: list[str] | None, keys: list[tuple[Column[Any], bool, str]]) -> list[Any]:
+    virtual = r.store.virtual_columns(r.obj, r.table)
     if fields is None:
-        return list(r.table.c)
+        return [*r.table.c, *virtual.values()]
     cols = {"id": r.table.c.id}
     for name in fields:
+        if name in virtual:
+            cols[name] = virtual[name]
+            continue
         col = r.column(name, "fields")
         if col is not None:
             cols[name] = col
@@ -288,6 +310,7 @@ class AggregateQuery:
     group_by: list[str] = field(default_factory=list)
     metrics: list[str] = field(default_factory=lambda: ["count"])
     conditions: list[Condition] = field(default_factory=list)
+    filter: str | None = None
 
 
 def aggregate(
@@ -297,6 +320,8 @@ def aggregate(
     obj = store.object(object_name)
     r = _Resolver(store, obj)
     conditions = _conditions(r, q.conditions)
+    if q.filter is not None:
+        conditions.append(_expression_filter(r, q.filter))
     if scope is not None:
         conditions.append(scope)
     groups = [(name, r.column(name, "group_by", for_sort=True)) for name in q.group_by[:4]]
@@ -317,7 +342,7 @@ def aggregate(
         if col is None:
             continue
         f = r.fields.get(target)
-        numeric = f is not None and r.store.types[f.type].expr_type == "number"
+        numeric = f is not None and _is_number(r.store, f)
         if kind in ("sum", "avg") and not numeric:
             r.fail("metrics", f"cannot {kind} '{target}' (not a number)", "query.bad_metric")
             continue

@@ -16,7 +16,9 @@ from sqlalchemy.exc import IntegrityError
 
 from engine.blueprint.model import App, ObjectDef
 from engine.errors import Conflict, FieldProblem, InputInvalid, NotFound
+from engine.expr import DEFAULT_LIMITS, builtin_functions, to_sql
 from engine.store import autonumber, bulk, history, query, trash
+from engine.store.computed import Loader, TableScope, broken_rules, compile_logic, compute_formulas
 from engine.store.database import Database
 from engine.store.jsonvalues import RecordCodec
 from engine.store.tables import USER_TABLE, build_metadata
@@ -49,6 +51,9 @@ class Store:
         self.sequences = self.metadata.tables["lw_sequence"]
         self.codec = RecordCodec(app, types)
         self._inputs = {o.name: input_fields(o, types) for o in app.objects}
+        self.functions = builtin_functions()
+        self.expr_limits = DEFAULT_LIMITS
+        self.logic = compile_logic(app, types, self.functions)
         self.before_save: list[BeforeSave] = []
         self.after_commit: list[AfterCommit] = []
 
@@ -92,9 +97,9 @@ class Store:
 
     def _fetch(self, conn: Connection, obj: ObjectDef, record_id: int, *, lock: bool = False) -> dict[str, Any]:
         table = self.tables[obj.name]
-        stmt = select(table).where(table.c.id == record_id)
+        stmt = select(table, *self.virtual_columns(obj, table).values()).where(table.c.id == record_id)
         if lock and conn.dialect.name == "postgresql":
-            stmt = stmt.with_for_update()
+            stmt = stmt.with_for_update(of=table)
         row = conn.execute(stmt).mappings().first()
         if row is None:
             raise NotFound(f"{obj.name} {record_id} not found", code="record.not_found")
@@ -108,6 +113,14 @@ class Store:
         col = table.c[f"{parent.name}_id"]
         rows = conn.execute(select(table).where(col == parent_id).order_by(table.c.position, table.c.id))
         return [dict(r) for r in rows.mappings()]
+
+    def virtual_columns(self, obj: ObjectDef, table: Any) -> dict[str, Any]:
+        """Labelled SQL for the object's virtual formulas, computed in the query that reads the rows."""
+        virtual = self.logic[obj.name].virtual
+        if not virtual:
+            return {}
+        scope = TableScope(self, obj, table)
+        return {name: to_sql(c.typed, scope).label(name) for name, c in virtual.items()}
 
     def history(self, object_name: str, record_id: int) -> list[dict[str, Any]]:
         """Every recorded change of a record, oldest first (also after it was deleted)."""
@@ -197,9 +210,11 @@ class Store:
             if obj.owned and "owner_id" not in row:
                 row["owner_id"] = actor
             rows.append(row)
-        self._check_references(conn, obj, rows, [("body", i) if len(rows) > 1 else ("body",) for i in range(len(rows))])
+        locs = [("body", i) if len(rows) > 1 else ("body",) for i in range(len(rows))]
+        self._check_references(conn, obj, rows, locs)
         self._check_unique(conn, obj, rows, None)
         self._number(conn, obj, rows, now)
+        self._compute(conn, obj, rows, [None] * len(rows), locs)
         for hook in self.before_save:
             for row in rows:
                 hook(self, conn, obj, row, None)
@@ -210,7 +225,65 @@ class Store:
         for c, record_id in zip(items, ids, strict=True):
             for fname, lines in c.children.items():
                 self._replace_children(conn, obj, fname, record_id, lines, actor, now, creating=True)
+        self._settle(conn, obj, ids, {}, actor, now, record_history=False)
         return ids
+
+    def _compute(
+        self,
+        conn: Connection,
+        obj: ObjectDef,
+        rows: Sequence[dict[str, Any]],
+        previous: Sequence[Mapping[str, Any] | None],
+        locs: Sequence[tuple[str | int, ...]],
+    ) -> None:
+        """Local stored formulas into `rows`, then local rules; every broken rule reported at once."""
+        if self.logic[obj.name].empty:
+            return
+        loader = Loader(self, conn)
+        problems: list[FieldProblem] = []
+        for row, prev, loc in zip(rows, previous, locs, strict=True):
+            compute_formulas(self, loader, obj, row, prev, aggregates=False)
+            problems += broken_rules(self, loader, obj, row, prev, loc, aggregates=False)
+        if problems:
+            raise InputInvalid(problems[:100])
+
+    def _settle(
+        self,
+        conn: Connection,
+        obj: ObjectDef,
+        ids: Sequence[int],
+        previous: Mapping[int, Mapping[str, Any]],
+        actor: int | None,
+        now: datetime,
+        *,
+        record_history: bool,
+    ) -> None:
+        """After lines are written: formulas and rules over collections, then the same for the parent."""
+        logic = self.logic[obj.name]
+        table = self.tables[obj.name]
+        parents: set[int] = set()
+        loader = Loader(self, conn)
+        problems: list[FieldProblem] = []
+        for record_id in ids:
+            row = loader.row(obj.name, record_id)
+            if row is None:
+                continue
+            if obj.parent:
+                parents.add(int(row[f"{obj.parent}_id"]))
+            if not logic.has_aggregates:
+                continue
+            values, prev = dict(row), previous.get(record_id)
+            changed = compute_formulas(self, loader, obj, values, prev, aggregates=True)
+            if changed:
+                conn.execute(update(table).where(table.c.id == record_id).values(**changed))
+                if record_history:
+                    rows = history.record_changed(self.codec, obj.name, record_id, row, changed, actor, now)
+                    history.write(conn, self.history_table, rows)
+            problems += broken_rules(self, loader, obj, values, prev, ("body",), aggregates=True)
+        if problems:
+            raise InputInvalid(problems[:100])
+        if obj.parent and parents:
+            self._settle(conn, self.app.object(obj.parent), sorted(parents), {}, actor, now, record_history=True)
 
     @staticmethod
     def _insert_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> list[int]:
@@ -282,6 +355,11 @@ class Store:
         changes = {k: v for k, v in coerced.values.items() if current.get(k) != v}
         self._check_references(conn, obj, [changes], [("body",)])
         self._check_unique(conn, obj, [changes], record_id)
+        if not self.logic[obj.name].empty:
+            lists = {f.name for f in obj.child_fields}
+            merged = {**{k: v for k, v in current.items() if k not in lists}, **changes}
+            self._compute(conn, obj, [merged], [current], [("body",)])
+            changes.update({k: v for k, v in merged.items() if k not in current or current[k] != v})
         for hook in self.before_save:
             hook(self, conn, obj, changes, current)
         now = utcnow()
@@ -307,6 +385,7 @@ class Store:
             self.history_table,
             history.record_changed(self.codec, obj.name, record_id, current, changes, actor, now),
         )
+        self._settle(conn, obj, [record_id], {record_id: current}, actor, now, record_history=True)
         return self._fetch(conn, obj, record_id)
 
     def _replace_children(
@@ -376,7 +455,9 @@ class Store:
                 continue
             line_id = int(values.pop("id"))
             old = existing[line_id]
-            diff = {k: v for k, v in values.items() if old.get(k) != v}
+            merged = {**old, **values}
+            self._compute(conn, child, [merged], [old], [("body", fname, position)])
+            diff = {k: v for k, v in merged.items() if old.get(k) != v}
             if diff:
                 conn.execute(
                     update(table)
@@ -390,8 +471,10 @@ class Store:
                 )
                 changed = True
         if new_rows:
-            self._check_references(conn, child, new_rows, [("body", fname, i) for i in range(len(new_rows))])
+            locs = [("body", fname, int(r["position"])) for r in new_rows]
+            self._check_references(conn, child, new_rows, locs)
             self._number(conn, child, new_rows, now)
+            self._compute(conn, child, new_rows, [None] * len(new_rows), locs)
             ids = self._insert_rows(conn, table, new_rows)
             for row, i in zip(new_rows, ids, strict=True):
                 row["id"] = i

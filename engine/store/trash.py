@@ -49,9 +49,19 @@ def delete_record(store: Store, object_name: str, record_id: int, *, actor: int 
                 ).scalar_one()
             )
             _remove(store, conn, entry, actor, now)
+            _settle_parent(store, conn, obj, entry["record"], actor, now)
     except IntegrityError:
         raise Conflict(f"{obj.name} {record_id} is still referred to", code="record.referenced") from None
     return trash_id
+
+
+def _settle_parent(
+    store: Store, conn: Connection, obj: ObjectDef, record: dict[str, Any], actor: int | None, now: datetime
+) -> None:
+    """A line came or went on its own: the parent's formulas and rules over its lines apply again."""
+    parent_id = record.get(f"{obj.parent}_id") if obj.parent else None
+    if obj.parent and parent_id is not None:
+        store._settle(conn, store.app.object(obj.parent), [int(parent_id)], {}, actor, now, record_history=True)
 
 
 def _snapshot(
@@ -134,6 +144,7 @@ def restore_record(store: Store, object_name: str, record_id: int, *, actor: int
             if row is None:
                 raise NotFound(f"{obj.name} {record_id} is not in the trash", code="trash.not_found")
             _put_back(store, conn, row.data, actor, now)
+            _settle_parent(store, conn, obj, row.data["record"], actor, now)
             conn.execute(delete(trash).where(trash.c.id == row.id))
             record = store._fetch(conn, obj, record_id)
     except IntegrityError:

@@ -39,7 +39,12 @@ def input_fields(obj: ObjectDef, types: TypeRegistry) -> dict[str, FieldInput]:
     """Fields by the key clients use for them (`account_id` for a lookup `account`)."""
     out = {}
     for f in obj.fields:
-        kind = {"autonumber": "autonumber", "attachment": "attachment", "child_table": "child"}.get(f.type, "value")
+        kind = {
+            "autonumber": "autonumber",
+            "attachment": "attachment",
+            "child_table": "child",
+            "formula": "formula",
+        }.get(f.type, "value")
         out[f.column or f.name] = FieldInput(f, types[f.type], f.column or f.name, kind)
     return out
 
@@ -126,6 +131,10 @@ def _other_value(spec: FieldInput, raw: Any, out: Coerced, where: Loc) -> None:
     if spec.kind == "autonumber":
         out.problems.append(
             FieldProblem(where, f"'{f.name}' is numbered automatically and read-only", "field.read_only")
+        )
+    elif spec.kind == "formula":
+        out.problems.append(
+            FieldProblem(where, f"'{f.name}' is computed by a formula and read-only", "field.read_only")
         )
     elif spec.kind == "attachment":
         if raw is not None:

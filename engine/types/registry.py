@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from engine.types import choices, relations, scalars
+from engine.types import choices, formula, relations, scalars
 from engine.types.base import FieldType
 
 BUILTIN_TYPES: tuple[type[FieldType], ...] = (
@@ -27,6 +27,7 @@ BUILTIN_TYPES: tuple[type[FieldType], ...] = (
     relations.Autonumber,
     relations.ChildTable,
     relations.Attachment,
+    formula.Formula,
 )
 
 

@@ -17,8 +17,8 @@ from engine.web.bodies import MAX_BATCH_BODY, MAX_FILE_BODY, read_json, read_lim
 from engine.web.envelope import JSONBody, error_response, ok
 
 RecordId = Annotated[int, Path(ge=1, le=2**63 - 1)]
-LIST_PARAMS = frozenset({"sort", "limit", "cursor", "fields", "with_total"})
-AGGREGATE_PARAMS = frozenset({"group_by", "metrics"})
+LIST_PARAMS = frozenset({"sort", "limit", "cursor", "fields", "with_total", "filter"})
+AGGREGATE_PARAMS = frozenset({"group_by", "metrics", "filter"})
 
 
 def conditions_from(params: Sequence[tuple[str, str]], reserved: frozenset[str]) -> list[Condition]:
@@ -97,6 +97,7 @@ def api_router(store: Store) -> APIRouter:
             cursor=request.query_params.get("cursor"),
             fields=_csv(request, "fields"),
             total=_flag(request, "with_total"),
+            filter=request.query_params.get("filter"),
         )
         page = await run_in_threadpool(store.find, object_name, q)
         extra: dict[str, Any] = {"next_cursor": page.next_cursor}
@@ -109,6 +110,7 @@ def api_router(store: Store) -> APIRouter:
         q = AggregateQuery(
             group_by=_csv(request, "group_by") or [],
             metrics=_csv(request, "metrics") or ["count"],
+            filter=request.query_params.get("filter"),
             conditions=conditions_from(request.query_params.multi_items(), AGGREGATE_PARAMS),
         )
         rows = await run_in_threadpool(store.aggregate, object_name, q)

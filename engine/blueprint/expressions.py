@@ -1,0 +1,99 @@
+"""Type-check every expression of a blueprint at load: formulas (in dependency order) and rules.
+
+Problems are located at the expression's YAML value, with the column inside the expression:
+`crm/quotes.yaml:88:23 objects.quote.rules[0].when: expression col 10: cannot compare ... [expr.type]`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from types import MappingProxyType
+from typing import Any
+
+from engine.blueprint.model import App, FieldDef, ObjectDef
+from engine.blueprint.scope import FormulaPending, ObjectScope
+from engine.blueprint.source import Path_, Source
+from engine.errors import ExprError, Problem
+from engine.expr import FunctionRegistry, Kind, Typed, builtin_functions, check, parse
+
+#: Decimal places a stored number formula keeps when the blueprint does not say (`scale:`).
+DEFAULT_FORMULA_SCALE = 2
+
+
+def _problem(src: Source, path: Path_, exc: ExprError) -> Problem:
+    prefix = f"expression col {exc.col}: " if exc.col else "expression: "
+    return src.problem(path, f"{prefix}{exc.message}", exc.code)
+
+
+def _with_field(obj: ObjectDef, new: FieldDef) -> ObjectDef:
+    return replace(obj, fields=tuple(new if f.name == new.name else f for f in obj.fields))
+
+
+def _replace_object(app: App, obj: ObjectDef) -> App:
+    return replace(app, objects=tuple(obj if o.name == obj.name else o for o in app.objects))
+
+
+def type_formulas(app: App, src: Source, types: Any, functions: FunctionRegistry, problems: list[Problem]) -> App:
+    """Give every formula field its result kind and scale; report errors and cycles."""
+    pending = [(o.name, f.name) for o in app.objects for f in o.formula_fields]
+    while pending:
+        progressed = False
+        waiting = []
+        for obj_name, field_name in pending:
+            obj = app.object(obj_name)
+            f = obj.field(field_name)
+            path: Path_ = ("objects", obj_name, "fields", field_name, "expression")
+            expression = str(f.settings.get("expression", ""))
+            try:
+                typed = check(parse(expression), ObjectScope(app, obj, types), functions, sql=True)
+            except FormulaPending as waiting_for:
+                waiting.append(((obj_name, field_name), waiting_for.key))
+                continue
+            except ExprError as exc:
+                problems.append(_problem(src, path, exc))
+                typed = None
+            progressed = True
+            app = _replace_object(app, _with_field(obj, _typed_formula(f, typed)))
+        pending = [key for key, _ in waiting]
+        if waiting and not progressed:
+            for (obj_name, field_name), needs in waiting:
+                problems.append(
+                    src.problem(
+                        ("objects", obj_name, "fields", field_name, "expression"),
+                        f"formula depends on itself (through {needs[0] or obj_name}.{needs[1]})",
+                        "expr.cycle",
+                    )
+                )
+            break
+    return app
+
+
+def _typed_formula(f: FieldDef, typed: Typed | None) -> FieldDef:
+    settings = dict(f.settings)
+    if typed is None or typed.kind in (Kind.NULL, Kind.LIST):
+        settings["result"] = Kind.TEXT.value if typed is None or typed.kind is Kind.NULL else Kind.LIST.value
+    else:
+        settings["result"] = typed.kind.value
+    if settings["result"] == Kind.NUMBER.value:
+        settings.setdefault("scale", DEFAULT_FORMULA_SCALE)
+    return replace(f, settings=MappingProxyType(settings))
+
+
+def check_rules(app: App, src: Source, types: Any, functions: FunctionRegistry, problems: list[Problem]) -> None:
+    for obj in app.objects:
+        scope = ObjectScope(app, obj, types)
+        for i, rule in enumerate(obj.rules):
+            try:
+                check(parse(rule.when), scope, functions, expected=Kind.BOOLEAN)
+            except ExprError as exc:
+                problems.append(_problem(src, ("objects", obj.name, "rules", i, "when"), exc))
+            except FormulaPending:  # a formula that failed to type; already reported
+                continue
+
+
+def check_expressions(app: App, src: Source, types: Any, problems: list[Problem]) -> App:
+    """The app with typed formulas; every expression problem appended to `problems`."""
+    functions = builtin_functions()
+    app = type_formulas(app, src, types, functions, problems)
+    check_rules(app, src, types, functions, problems)
+    return app
