@@ -11,7 +11,6 @@ from decimal import Decimal, InvalidOperation
 from types import MappingProxyType
 from typing import Any, Protocol
 
-from engine.blueprint.expressions import check_expressions
 from engine.blueprint.model import (
     SYSTEM_COLUMNS,
     App,
@@ -140,6 +139,10 @@ class AppBuilder:
             description=_maybe_label(app.get("description")),
             default_locale=str(app.get("default_locale", "en")),
         )
+        if not any(o.rules or o.formula_fields for o in built.objects):
+            return built  # no expressions: the language (and its parser) need not load
+        from engine.blueprint.expressions import check_expressions
+
         return check_expressions(built, self.src, self.types, self.problems)
 
     def _child_parents(self, raw_objects: Mapping[str, Any]) -> dict[str, str]:

@@ -135,8 +135,13 @@ class Store:
         coerced = self._coerce(obj, data, creating=True)
         try:
             with self.db.write() as conn:
-                record_id = self._insert(conn, obj, [coerced], actor, utcnow())[0]
-                record = self._fetch(conn, obj, record_id)
+                written: list[dict[str, Any]] = []
+                record_id = self._insert(conn, obj, [coerced], actor, utcnow(), written)[0]
+                if obj.child_fields or self.logic[obj.name].virtual or self.logic[obj.name].has_aggregates:
+                    record = self._fetch(conn, obj, record_id)
+                else:  # nothing was computed after the insert: the row as written is the record
+                    table = self.tables[obj.name]
+                    record = {c.key: written[0].get(c.key) for c in table.c}
         except IntegrityError as exc:
             raise _conflict(exc) from None
         self._notify("create", obj, record)
@@ -201,7 +206,13 @@ class Store:
         return problems
 
     def _insert(
-        self, conn: Connection, obj: ObjectDef, items: Sequence[Coerced], actor: int | None, now: datetime
+        self,
+        conn: Connection,
+        obj: ObjectDef,
+        items: Sequence[Coerced],
+        actor: int | None,
+        now: datetime,
+        written: list[dict[str, Any]] | None = None,
     ) -> list[int]:
         table = self.tables[obj.name]
         rows = []
@@ -226,6 +237,8 @@ class Store:
             for fname, lines in c.children.items():
                 self._replace_children(conn, obj, fname, record_id, lines, actor, now, creating=True)
         self._settle(conn, obj, ids, {}, actor, now, record_history=False)
+        if written is not None:
+            written.extend(rows)
         return ids
 
     def _compute(
@@ -260,6 +273,8 @@ class Store:
     ) -> None:
         """After lines are written: formulas and rules over collections, then the same for the parent."""
         logic = self.logic[obj.name]
+        if not logic.has_aggregates and not obj.parent:
+            return
         table = self.tables[obj.name]
         parents: set[int] = set()
         loader = Loader(self, conn)
