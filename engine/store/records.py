@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from engine.blueprint.model import App, ObjectDef
 from engine.errors import Conflict, FieldProblem, InputInvalid, NotFound
 from engine.expr import DEFAULT_LIMITS, builtin_functions, to_sql
-from engine.store import autonumber, bulk, history, query, trash
+from engine.store import autonumber, bulk, history, integrity, query, trash
 from engine.store.computed import Loader, TableScope, broken_rules, compile_logic, compute_formulas
 from engine.store.database import Database
 from engine.store.jsonvalues import RecordCodec
@@ -222,8 +222,8 @@ class Store:
                 row["owner_id"] = actor
             rows.append(row)
         locs = [("body", i) if len(rows) > 1 else ("body",) for i in range(len(rows))]
-        self._check_references(conn, obj, rows, locs)
-        self._check_unique(conn, obj, rows, None)
+        integrity.check_references(self, conn, obj, rows, locs)
+        integrity.check_unique(self, conn, obj, rows, None)
         self._number(conn, obj, rows, now)
         self._compute(conn, obj, rows, [None] * len(rows), locs)
         for hook in self.before_save:
@@ -368,8 +368,8 @@ class Store:
     ) -> dict[str, Any]:
         record_id = int(current["id"])
         changes = {k: v for k, v in coerced.values.items() if current.get(k) != v}
-        self._check_references(conn, obj, [changes], [("body",)])
-        self._check_unique(conn, obj, [changes], record_id)
+        integrity.check_references(self, conn, obj, [changes], [("body",)])
+        integrity.check_unique(self, conn, obj, [changes], record_id)
         if not self.logic[obj.name].empty:
             lists = {f.name for f in obj.child_fields}
             merged = {**{k: v for k, v in current.items() if k not in lists}, **changes}
@@ -487,7 +487,7 @@ class Store:
                 changed = True
         if new_rows:
             locs = [("body", fname, int(r["position"])) for r in new_rows]
-            self._check_references(conn, child, new_rows, locs)
+            integrity.check_references(self, conn, child, new_rows, locs)
             self._number(conn, child, new_rows, now)
             self._compute(conn, child, new_rows, [None] * len(new_rows), locs)
             ids = self._insert_rows(conn, table, new_rows)
@@ -496,63 +496,6 @@ class Store:
             history.write(conn, self.history_table, history.record_created(child.name, ids, actor, now))
             changed = True
         return changed
-
-    # -- integrity checks with readable messages ------------------------------------------------
-    def _check_references(
-        self, conn: Connection, obj: ObjectDef, rows: Sequence[Mapping[str, Any]], locs: Sequence[tuple[str | int, ...]]
-    ) -> None:
-        targets: list[tuple[str, Table]] = []
-        for f in obj.stored_fields:
-            if f.type == "lookup" and f.target:
-                targets.append((str(f.column), self.tables[f.target]))
-            elif f.type == "user":
-                targets.append((str(f.column), self.users))
-        if obj.owned:
-            targets.append(("owner_id", self.users))
-        if obj.parent:
-            targets.append((f"{obj.parent}_id", self.tables[obj.parent]))
-        problems = []
-        for column, target in targets:
-            wanted = {r[column] for r in rows if r.get(column) is not None}
-            if not wanted:
-                continue
-            found = set(conn.execute(select(target.c.id).where(target.c.id.in_(wanted))).scalars())
-            for row, loc in zip(rows, locs, strict=True):
-                value = row.get(column)
-                if value is not None and value not in found:
-                    what = "user" if target is self.users else target.name
-                    problems.append(FieldProblem((*loc, column), f"no {what} with id {value}", "field.not_found"))
-        if problems:
-            raise InputInvalid(problems[:100])
-
-    def _check_unique(
-        self, conn: Connection, obj: ObjectDef, rows: Sequence[Mapping[str, Any]], exclude_id: int | None
-    ) -> None:
-        table = self.tables[obj.name]
-        problems = []
-        for f in obj.stored_fields:
-            if not f.unique:
-                continue
-            column = str(f.column)
-            values = [r[column] for r in rows if r.get(column) is not None]
-            if not values:
-                continue
-            seen: set[Any] = set()
-            for i, v in enumerate(values):
-                if v in seen:
-                    problems.append(
-                        FieldProblem(("body", i, column), f"'{v}' appears twice in this batch", "field.unique")
-                    )
-                seen.add(v)
-            stmt = select(table.c[column], table.c.id).where(table.c[column].in_(seen))
-            if exclude_id is not None:
-                stmt = stmt.where(table.c.id != exclude_id)
-            for value, other in conn.execute(stmt):
-                problems.append(
-                    FieldProblem(("body", column), f"'{value}' is already used by {obj.name} {other}", "field.unique")
-                )
-        if problems:
-            raise InputInvalid(problems[:100])
 
     def set_attachment(
         self, object_name: str, record_id: int, field_name: str, meta: dict[str, Any], *, actor: int | None = None
