@@ -7,6 +7,7 @@ chainable), `+ -`, `* /`, unary `-`, postfix `%` on number literals, atoms.
 from __future__ import annotations
 
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from lark import Lark, Token, Transformer, v_args
@@ -181,7 +182,17 @@ def _depth(node: Node) -> int:
 
 
 def parse(text: str, limits: Limits = DEFAULT_LIMITS) -> Node:
-    """Parse expression text into a syntax tree; raises `ExprError` with the column of the problem."""
+    """Parse expression text into a syntax tree; raises `ExprError` with the column of the problem.
+
+    Trees are immutable, so the most recent ones are remembered: a list filter sent again (the
+    same page reloaded, the next page) skips the parser.
+    """
+    if len(text) > limits.max_length:  # checked before hashing a long text
+        return _parse(text, limits)
+    return _parse_cached(text, limits)
+
+
+def _parse(text: str, limits: Limits) -> Node:
     if len(text) > limits.max_length:
         raise ExprError(
             f"expression is {len(text)} characters long; the limit is {limits.max_length}",
@@ -209,3 +220,6 @@ def parse(text: str, limits: Limits = DEFAULT_LIMITS) -> Node:
     if _depth(tree) > limits.max_depth:
         raise ExprError(f"nested more than {limits.max_depth} levels deep", col=1, code="expr.limit")
     return tree
+
+
+_parse_cached = lru_cache(maxsize=1024)(_parse)

@@ -253,7 +253,7 @@ def test_crm_demo_loads(crm_store: Store) -> None:
     assert {k: counts[k] for k in _demo_rows()} == _demo_rows()
     with store.db.read() as conn:
         opp = store.tables["opportunity"]
-        stages = dict(conn.execute(select(opp.c.stage, func.count()).group_by(opp.c.stage)).all())
+        stages: dict[str, int] = dict(conn.execute(select(opp.c.stage, func.count()).group_by(opp.c.stage)).all())
         quote = store.tables["quote"]
         numbers = list(conn.execute(select(quote.c.number).order_by(quote.c.id)).scalars())
         lines = store.tables["quote_line"]
@@ -282,18 +282,35 @@ def test_crm_demo_loads(crm_store: Store) -> None:
     assert subsidiaries
 
 
-def test_crm_demo_quote_totals_add_up() -> None:
+def test_crm_demo_quote_totals_add_up(crm_store: Store) -> None:
+    """Line totals, subtotal, total and discount are formulas: the demo gives none of them."""
+    store = crm_store
+    load_fixtures(store, CRM / "demo")
     data = yaml.safe_load((CRM / "demo" / "quotes.yaml").read_text(encoding="utf-8"))
-    for q in data["quote"]:
-        subtotal = Decimal(0)
+    assert all("total" not in q and all("line_total" not in line for line in q["lines"]) for q in data["quote"])
+    cent = Decimal("0.01")
+    with store.db.read() as conn:
+        quote_ids = list(conn.execute(select(store.tables["quote"].c.id)).scalars())
+    assert len(quote_ids) == len(data["quote"])
+    for quote_id in quote_ids:
+        q = store.get("quote", quote_id)
+        subtotal = total = Decimal(0)
         for line in q["lines"]:
-            expected = Decimal(str(line["quantity"])) * Decimal(str(line["unit_price"]))
-            expected *= 1 - Decimal(str(line["discount"]))
-            assert Decimal(str(line["line_total"])) == expected.quantize(Decimal("0.01")), q["key"]
-            subtotal += Decimal(str(line["line_total"]))
-        assert Decimal(str(q["subtotal"])) == subtotal, q["key"]
-        total = (subtotal * (1 - Decimal(str(q["discount"])))).quantize(Decimal("0.01"))
-        assert Decimal(str(q["total"])) == total, q["key"]
+            gross = line["quantity"] * line["unit_price"]
+            expected = (gross * (1 - (line["discount"] or 0))).quantize(cent)
+            assert line["line_total"] == expected, q["number"]
+            subtotal += gross
+            total += line["line_total"]
+        assert q["total"] == total, q["number"]
+        assert q["subtotal"] == subtotal.quantize(cent), q["number"]
+        assert q["discount"] == (1 - total / subtotal).quantize(Decimal("0.0001")), q["number"]
+    with store.db.read() as conn:
+        # contracts and orders carry the totals of the quotes they come from
+        for name in ("contract", "order"):
+            t = store.tables[name]
+            quote = store.tables["quote"]
+            rows = conn.execute(select(t.c.amount, quote.c.total).join(quote, quote.c.id == t.c.quote_id)).all()
+            assert rows and all(amount == total for amount, total in rows), name
 
 
 def test_loading_the_same_users_twice_is_refused_by_email(store: Store, tmp_path: Path) -> None:
