@@ -28,10 +28,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, select
 
 from benchmarks.stats import percentile, summarize_ms
 from engine.blueprint.load import load_blueprint
+from engine.store.computed import sql_filter
 from engine.store.database import Database
 from engine.store.migrate import apply_plan, plan_migration
 from engine.store.query import ListQuery
@@ -127,22 +128,52 @@ def measure(store: Store, reps: int, warmup: int) -> dict[str, Any]:
         with store.db.read() as conn:
             return list(conn.execute(core).all())
 
+    hand = and_(t.c.stage == "negotiation", t.c.amount > Decimal("50000"))
+    q_hand = ListQuery(sort=["-amount"], limit=25)
+
+    def run_store_hand() -> list[Any]:  # the same list path, the condition written by hand
+        return store.find("opportunity", q_hand, scope=hand).records
+
+    compiled = (
+        select(t)
+        .where(sql_filter(store, store.app.object("opportunity"), FILTER))
+        .order_by(t.c.amount.desc(), t.c.id)
+        .limit(26)
+    )
+
+    def run_core_compiled() -> list[Any]:  # the expression's SQL, executed exactly like the hand-written one
+        with store.db.read() as conn:
+            return list(conn.execute(compiled).all())
+
     a_ids = [r["id"] for r in run_store()]
     b_ids = [r.id for r in run_core()][:25]
     assert a_ids == b_ids, "the two queries disagree"
     for _ in range(warmup):
         run_store()
         run_core()
-    lat_a: list[float] = []
-    lat_b: list[float] = []
-    for i in range(reps):  # interleaved, alternating which goes first
-        pair = (run_store, run_core) if i % 2 == 0 else (run_core, run_store)
-        for fn in pair:
+    assert [r["id"] for r in run_store_hand()] == a_ids
+    assert [r.id for r in run_core_compiled()][:25] == b_ids
+    runs = {"a": run_store, "b": run_core, "c": run_store_hand, "d": run_core_compiled}
+    lat: dict[str, list[float]] = {k: [] for k in runs}
+    for fn in runs.values():
+        for _ in range(warmup):
+            fn()
+    for i in range(reps):  # interleaved, rotating which goes first
+        order = list(runs.items())
+        order = order[i % 4 :] + order[: i % 4]
+        for key, fn in order:
             t0 = time.perf_counter()
             fn()
-            (lat_a if fn is run_store else lat_b).append(time.perf_counter() - t0)
+            lat[key].append(time.perf_counter() - t0)
+    lat_a, lat_b = lat["a"], lat["b"]
     a, b = summarize_ms(lat_a), summarize_ms(lat_b)
     return {
+        "store_find_hand_condition": summarize_ms(lat["c"]),
+        "core_compiled_expression": summarize_ms(lat["d"]),
+        "ratio_expression_vs_hand_in_list_p50": round(percentile(lat["a"], 50) / percentile(lat["c"], 50), 3),
+        "ratio_expression_vs_hand_in_list_p95": round(percentile(lat["a"], 95) / percentile(lat["c"], 95), 3),
+        "ratio_compiled_sql_vs_hand_sql_p50": round(percentile(lat["d"], 50) / percentile(lat["b"], 50), 3),
+        "ratio_compiled_sql_vs_hand_sql_p95": round(percentile(lat["d"], 95) / percentile(lat["b"], 95), 3),
         "plan_expression": plan_of(store, run_store),
         "plan_core": plan_of(store, run_core),
         "store_find_filter": a,

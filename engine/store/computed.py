@@ -8,6 +8,8 @@ and rules that aggregate over collections are evaluated after the record's lines
 from __future__ import annotations
 
 import dataclasses
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -19,12 +21,23 @@ from engine.blueprint.model import App, FieldDef, ObjectDef, RuleDef
 from engine.blueprint.scope import ObjectScope, collections_of
 from engine.errors import ExprError, FieldProblem, InputInvalid
 from engine.expr import FunctionRegistry, Kind, SqlCollection, Typed, builtin_functions, check, parse, to_python, to_sql
-from engine.expr.typed import TAggregate
+from engine.expr.typed import TAggregate, TCall, TField
 
 if TYPE_CHECKING:
     from engine.store.records import Store
 
 Evaluate = Callable[[Any], Any]
+
+
+def own_fields(typed: Any) -> set[str]:
+    """Names of the record's own fields an expression reads (frame 0, first step of the path)."""
+    if isinstance(typed, TField):
+        return {typed.path[0]} if typed.frame == 0 else set()
+    if dataclasses.is_dataclass(typed):
+        return set().union(*(own_fields(getattr(typed, f.name)) for f in dataclasses.fields(typed)))
+    if isinstance(typed, list | tuple):
+        return set().union(*(own_fields(x) for x in typed))
+    return set()
 
 
 def uses_collections(typed: Any) -> bool:
@@ -77,8 +90,22 @@ def compile_logic(app: App, types: Any, functions: FunctionRegistry | None = Non
                 logic.stored.append((f, compiled))
         for rule in obj.rules:
             logic.rules.append((rule, _compile(rule.when, scope, functions, Kind.BOOLEAN)))
+        _after_lines(logic)
         out[obj.name] = logic
     return out
+
+
+def _after_lines(logic: ObjectLogic) -> None:
+    """Whatever reads a formula that aggregates over lines must itself wait for the lines."""
+    formulas = {f.name: c for f, c in logic.stored} | logic.virtual
+    changed = True
+    while changed:
+        changed = False
+        waiting = {name for name, c in formulas.items() if c.aggregates}
+        for c in [*formulas.values(), *(c for _, c in logic.rules)]:
+            if not c.aggregates and own_fields(c.typed) & waiting:
+                c.aggregates = True
+                changed = True
 
 
 def _compile(text: str, scope: ObjectScope, functions: FunctionRegistry, expected: Kind | None) -> Compiled:
@@ -180,8 +207,8 @@ def compute_formulas(
     for _ in range(max(1, len(logic.stored))):  # formulas may use each other: settle in a few passes
         moved = False
         for f, compiled in logic.stored:
-            if compiled.aggregates != aggregates and not (aggregates and f.name in changed):
-                continue
+            if compiled.aggregates and not aggregates:
+                continue  # needs the lines: computed once they are written
             value = ftype.fit(f, compiled.run(RowView(loader, obj, values, previous)))
             if values.get(str(f.column)) != value:
                 values[str(f.column)] = value
@@ -248,8 +275,45 @@ class TableScope:
         return SqlCollection(alias, alias.c[back] == self.table.c.id, TableScope(self.store, item_obj, alias))
 
 
+def reads_clock(typed: Any) -> bool:
+    """Whether an expression calls today() or now(), so its SQL must be built afresh each time."""
+    if isinstance(typed, TCall) and typed.fn.name in ("today", "now"):
+        return True
+    if dataclasses.is_dataclass(typed):
+        return any(reads_clock(getattr(typed, f.name)) for f in dataclasses.fields(typed))
+    if isinstance(typed, list | tuple):
+        return any(reads_clock(x) for x in typed)
+    return False
+
+
+class FilterCache:
+    """Compiled filter conditions by (object, text): a repeated filter skips parse, check and compile,
+    and SQLAlchemy's statement cache recognises the reused condition."""
+
+    def __init__(self, size: int = 512) -> None:
+        self.size = size
+        self._items: OrderedDict[tuple[str, str], ColumnElement[bool]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, str]) -> ColumnElement[bool] | None:
+        with self._lock:
+            found = self._items.get(key)
+            if found is not None:
+                self._items.move_to_end(key)
+            return found
+
+    def put(self, key: tuple[str, str], condition: ColumnElement[bool]) -> None:
+        with self._lock:
+            self._items[key] = condition
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+
 def sql_filter(store: Store, obj: ObjectDef, text: str, param: str = "filter") -> ColumnElement[bool]:
     """A WHERE condition from a filter expression given in a request; 422 with the position if bad."""
+    cached = store.filters.get((obj.name, text))
+    if cached is not None:
+        return cached
     try:
         typed = check(
             parse(text, store.expr_limits),
@@ -260,6 +324,8 @@ def sql_filter(store: Store, obj: ObjectDef, text: str, param: str = "filter") -
             limits=store.expr_limits,
         )
         condition: ColumnElement[bool] = to_sql(typed, TableScope(store, obj, store.tables[obj.name]))
+        if not reads_clock(typed):
+            store.filters.put((obj.name, text), condition)
     except ExprError as exc:
         where = f"col {exc.col}: " if exc.col else ""
         raise InputInvalid([FieldProblem(("query", param), f"{where}{exc.message}", exc.code)]) from None

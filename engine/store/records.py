@@ -18,7 +18,7 @@ from engine.blueprint.model import App, ObjectDef
 from engine.errors import Conflict, FieldProblem, InputInvalid, NotFound
 from engine.expr import DEFAULT_LIMITS, builtin_functions, to_sql
 from engine.store import autonumber, bulk, history, integrity, query, trash
-from engine.store.computed import Loader, TableScope, broken_rules, compile_logic, compute_formulas
+from engine.store.computed import FilterCache, Loader, TableScope, broken_rules, compile_logic, compute_formulas
 from engine.store.database import Database
 from engine.store.jsonvalues import RecordCodec
 from engine.store.tables import USER_TABLE, build_metadata
@@ -54,6 +54,7 @@ class Store:
         self.functions = builtin_functions()
         self.expr_limits = DEFAULT_LIMITS
         self.logic = compile_logic(app, types, self.functions)
+        self.filters = FilterCache()
         self.before_save: list[BeforeSave] = []
         self.after_commit: list[AfterCommit] = []
 
