@@ -23,6 +23,7 @@ from engine.blueprint.model import (
     Option,
     RuleDef,
 )
+from engine.blueprint.roles import RoleBuilder, has_scope_expressions
 from engine.blueprint.shape import blueprint_schema, did_you_mean
 from engine.blueprint.source import Path_, Source
 from engine.errors import Problem
@@ -138,8 +139,9 @@ class AppBuilder:
             objects=tuple(objects),
             description=_maybe_label(app.get("description")),
             default_locale=str(app.get("default_locale", "en")),
+            roles=RoleBuilder(self.fail, objects).build(_dict(data.get("roles"))),
         )
-        if not any(o.rules or o.formula_fields for o in built.objects):
+        if not any(o.rules or o.formula_fields for o in built.objects) and not has_scope_expressions(built):
             return built  # no expressions: the language (and its parser) need not load
         from engine.blueprint.expressions import check_expressions
 

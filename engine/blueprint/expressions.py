@@ -11,6 +11,7 @@ from types import MappingProxyType
 from typing import Any
 
 from engine.blueprint.model import App, FieldDef, ObjectDef
+from engine.blueprint.roles import check_role_scopes
 from engine.blueprint.scope import FormulaPending, ObjectScope
 from engine.blueprint.source import Path_, Source
 from engine.errors import ExprError, Problem
@@ -96,4 +97,5 @@ def check_expressions(app: App, src: Source, types: Any, problems: list[Problem]
     functions = builtin_functions()
     app = type_formulas(app, src, types, functions, problems)
     check_rules(app, src, types, functions, problems)
+    check_role_scopes(app, src, types, functions, problems)
     return app

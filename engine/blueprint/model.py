@@ -153,6 +153,55 @@ class ObjectDef:
         return tuple(f for f in self.fields if f.type == "child_table")
 
 
+#: Record scopes a role may name; anything else is a boolean expression (see docs/permissions.md).
+SCOPE_WORDS = ("own", "team", "all")
+#: Field restrictions a role may place.
+FIELD_ACCESS = ("hidden", "read_only")
+ACTIONS = ("create", "read", "update", "delete")
+
+
+@dataclass(frozen=True)
+class PermissionDef:
+    """What one role may do with one object: actions, the records it sees, and field restrictions."""
+
+    object: str
+    create: bool = False
+    read: bool = False
+    update: bool = False
+    delete: bool = False
+    scope: str = "own"  # own | team | all | a boolean expression over the record and `user.*`
+    fields: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))  # field -> hidden | read_only
+
+    def allows(self, action: str) -> bool:
+        return action in ACTIONS and bool(getattr(self, action))
+
+    @property
+    def scope_is_expression(self) -> bool:
+        return self.scope not in SCOPE_WORDS
+
+    @property
+    def hidden(self) -> frozenset[str]:
+        return frozenset(k for k, v in self.fields.items() if v == "hidden")
+
+    @property
+    def read_only(self) -> frozenset[str]:
+        return frozenset(k for k, v in self.fields.items() if v == "read_only")
+
+
+@dataclass(frozen=True)
+class RoleDef:
+    """A role: an administrator, or permissions per object (objects not listed are closed)."""
+
+    name: str
+    label: Label
+    admin: bool = False
+    objects: tuple[PermissionDef, ...] = ()
+    description: Label | None = None
+
+    def permission(self, object_name: str) -> PermissionDef | None:
+        return next((p for p in self.objects if p.object == object_name), None)
+
+
 @dataclass(frozen=True)
 class App:
     """A whole blueprint: app metadata and its objects, in declaration order."""
@@ -163,6 +212,7 @@ class App:
     objects: tuple[ObjectDef, ...]
     description: Label | None = None
     default_locale: str = "en"
+    roles: tuple[RoleDef, ...] = ()
     #: The merged blueprint document this model was built from (stored with each migration).
     document: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
@@ -174,3 +224,12 @@ class App:
 
     def has_object(self, name: str) -> bool:
         return any(o.name == name for o in self.objects)
+
+    def role(self, name: str) -> RoleDef:
+        for r in self.roles:
+            if r.name == name:
+                return r
+        raise KeyError(name)
+
+    def has_role(self, name: str) -> bool:
+        return any(r.name == name for r in self.roles)

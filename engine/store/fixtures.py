@@ -1,7 +1,11 @@
 """Load fixtures (demo or test data) written as YAML, through the record store's public API.
 
 A fixture folder holds YAML (or JSON) files. Their top-level keys are `users` — a list of
-`{email, name, locale}` — and object names, each a list of records. In a record:
+`{email, name, locale, role, team, region, password}` (all but email and name optional) —,
+`teams` — a list of `{name, parent, manager}` (parent: a team name; manager: a user's e-mail) —
+and object names, each a list of records. Passwords are hashed with the `hash_password` callable
+given to `load_fixtures` (the store does not know how to hash); without one they are ignored.
+In a record:
 
 - `key: acme` names the record locally, so others can refer to it (keys are per object);
 - a lookup field takes `{ref: acme}` (the key of a record of the field's target object);
@@ -17,18 +21,43 @@ refers to (also within one object, e.g. a contract and its previous version).
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import insert, update
+
 from engine.blueprint.model import App, ObjectDef
 from engine.blueprint.source import Mark, Path_, Source, blueprint_files, dotted, read_source
 from engine.errors import LoomworkError, Problem
-from engine.store.records import Store
+from engine.store.records import Store, utcnow
 
 USERS_KEY = "users"
+TEAMS_KEY = "teams"
+USER_EXTRAS = ("role", "team", "region", "password")
+HashPassword = Callable[[str], str]
+
+
+@dataclass(frozen=True)
+class FixtureTeam:
+    """A team of the fixtures: its parent team's name and its manager's e-mail, if any."""
+
+    name: str
+    parent: str | None
+    manager: str | None
+
+
+@dataclass(frozen=True)
+class FixtureLogin:
+    """A fixture user who can log in: what `loomwork demo` prints."""
+
+    email: str
+    name: str
+    role: str | None
+    team: str | None
+    password: str
 
 
 class FixtureInvalid(LoomworkError):
@@ -69,13 +98,16 @@ class FixturePlan:
     users: list[tuple[str, str, str]] = field(default_factory=list)  # email, name, locale
     rows: dict[str, list[FixtureRow]] = field(default_factory=dict)  # object -> rows, in file order
     keys: dict[str, dict[str, FixtureRow]] = field(default_factory=dict)  # object -> key -> row
+    user_extras: dict[str, dict[str, str]] = field(default_factory=dict)  # email -> role, team, region, password
+    teams: list[FixtureTeam] = field(default_factory=list)
+    team_marks: dict[str, tuple[Source, Path_]] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
 
 
-def load_fixtures(store: Store, folder: str | Path) -> dict[str, int]:
-    """Create the users and records of the fixture files in `folder`; returns counts per object.
+def load_fixtures(store: Store, folder: str | Path, *, hash_password: HashPassword | None = None) -> dict[str, int]:
+    """Create the users, teams and records of the fixture files in `folder`; returns counts per object.
 
-    Counts are keyed by object name (child-table lines under their line object) and `users`.
+    Counts are keyed by object name (child-table lines under their line object), `users` and `teams`.
     Raises `FixtureInvalid` naming file, line and record key for every problem found before
     writing, and a `LoomworkError` naming the record when the store refuses one. Each record is
     its own transaction: records written before a refused one stay (load into a fresh database).
@@ -90,6 +122,10 @@ def load_fixtures(store: Store, folder: str | Path) -> dict[str, int]:
             raise LoomworkError(f"{folder}: users: {email}: {exc.message}", code=exc.code) from exc
     if plan.users:
         counts[USERS_KEY] = len(plan.users)
+    if plan.teams or plan.user_extras:
+        _write_teams_and_memberships(store, plan, user_ids, hash_password)
+    if plan.teams:
+        counts[TEAMS_KEY] = len(plan.teams)
     ids: dict[tuple[str, str], int] = {}
     for object_name in creation_order(store.app, plan):
         obj = store.app.object(object_name)
@@ -113,6 +149,58 @@ def load_fixtures(store: Store, folder: str | Path) -> dict[str, int]:
     return counts
 
 
+def fixture_logins(app: App, folder: str | Path) -> list[FixtureLogin]:
+    """The fixture users that have a password, with their roles and teams (for `loomwork demo`)."""
+    plan = read_fixtures(app, Path(folder))
+    out = []
+    for email, name, _ in plan.users:
+        extra = plan.user_extras.get(email, {})
+        if "password" in extra:
+            out.append(FixtureLogin(email, name, extra.get("role"), extra.get("team"), extra["password"]))
+    return out
+
+
+def _write_teams_and_memberships(
+    store: Store, plan: FixturePlan, user_ids: Mapping[str, int], hash_password: HashPassword | None
+) -> None:
+    """Teams parents first, then each user's role, team, region and hashed password, in one transaction."""
+    teams = store.metadata.tables["lw_team"]
+    team_ids: dict[str, int] = {}
+    with store.db.write() as conn:
+        for team in _teams_parents_first(plan.teams):
+            values = {
+                "name": team.name,
+                "parent_id": None if team.parent is None else team_ids[team.parent],
+                "manager_id": None if team.manager is None else user_ids[team.manager],
+                "created_at": utcnow(),
+            }
+            team_ids[team.name] = int(conn.execute(insert(teams).returning(teams.c.id), values).scalar_one())
+        for email, extra in plan.user_extras.items():
+            values = {k: extra[k] for k in ("role", "region") if k in extra}
+            if "team" in extra:
+                values["team_id"] = team_ids[extra["team"]]
+            if "password" in extra and hash_password is not None:
+                values["password_hash"] = hash_password(extra["password"])
+            if values:
+                conn.execute(update(store.users).where(store.users.c.id == user_ids[email]).values(values))
+
+
+def _teams_parents_first(teams: list[FixtureTeam]) -> list[FixtureTeam]:
+    by_name = {t.name: t for t in teams}
+    done: dict[str, FixtureTeam] = {}
+
+    def visit(team: FixtureTeam, path: tuple[str, ...]) -> None:
+        if team.name in done or team.name in path:
+            return
+        if team.parent in by_name:
+            visit(by_name[team.parent], (*path, team.name))
+        done[team.name] = team
+
+    for team in teams:
+        visit(team, ())
+    return list(done.values())
+
+
 def read_fixtures(app: App, folder: Path) -> FixturePlan:
     """Read and check every fixture file of `folder` against `app`; raises `FixtureInvalid`."""
     plan = FixturePlan()
@@ -125,6 +213,7 @@ def read_fixtures(app: App, folder: Path) -> FixturePlan:
     for rows in plan.rows.values():
         for row in rows:
             _check_values(app, plan, row, app.object(row.object), row.data, row.path)
+    _check_teams(plan)
     if plan.problems:
         raise FixtureInvalid(plan.problems)
     return plan
@@ -148,13 +237,17 @@ def _read_section(app: App, plan: FixturePlan, src: Source, section: str, value:
     if section == USERS_KEY:
         _read_users(plan, src, value)
         return
+    if section == TEAMS_KEY:
+        _read_teams(plan, src, value)
+        return
     if not app.has_object(section):
         names = [o.name for o in app.objects]
         plan.problems.append(
             _problem(
                 src,
                 path,
-                f"'{section}' is not an object of app '{app.name}'{_did_you_mean(section, [*names, USERS_KEY])}",
+                f"'{section}' is not an object of app '{app.name}'"
+                f"{_did_you_mean(section, [*names, USERS_KEY, TEAMS_KEY])}",
                 "fixture.unknown_object",
                 key=True,
             )
@@ -218,8 +311,73 @@ def _read_users(plan: FixturePlan, src: Source, value: list[Any]) -> None:
                 _problem(src, (*upath, "email"), f"user {email} is listed twice", "fixture.duplicate_user")
             )
             continue
+        extra = {k: raw[k] for k in USER_EXTRAS if k in raw and raw[k] is not None}
+        bad = [k for k, v in extra.items() if not isinstance(v, str) or not v]
+        if bad:
+            plan.problems.append(
+                _problem(src, (*upath, bad[0]), f"user {email}: '{bad[0]}' must be text", "fixture.bad_user")
+            )
+            continue
         seen.add(email)
         plan.users.append((email, name, locale))
+        if extra:
+            plan.user_extras[email] = extra
+        if "team" in extra:
+            plan.team_marks.setdefault(f"user:{email}", (src, (*upath, "team")))
+
+
+def _read_teams(plan: FixturePlan, src: Source, value: list[Any]) -> None:
+    for i, raw in enumerate(value):
+        tpath: Path_ = (TEAMS_KEY, i)
+        fields = {k: raw.get(k) for k in ("name", "parent", "manager")} if isinstance(raw, dict) else {}
+        if not isinstance(fields.get("name"), str) or any(
+            v is not None and not isinstance(v, str) for v in fields.values()
+        ):
+            plan.problems.append(
+                _problem(src, tpath, "a team needs text 'name' (and optional 'parent', 'manager')", "fixture.bad_team")
+            )
+            continue
+        name = str(fields["name"]).strip()
+        if name in plan.team_marks:
+            plan.problems.append(
+                _problem(src, (*tpath, "name"), f"team '{name}' is listed twice", "fixture.duplicate_team")
+            )
+            continue
+        manager = fields["manager"]
+        plan.team_marks[name] = (src, tpath)
+        plan.teams.append(FixtureTeam(name, fields["parent"], None if manager is None else manager.strip().lower()))
+
+
+def _check_teams(plan: FixturePlan) -> None:
+    """Parents and members name declared teams, managers name fixture users, the hierarchy has no cycle."""
+    names = {t.name for t in plan.teams}
+    emails = {email for email, _, _ in plan.users}
+    parents = {t.name: t.parent for t in plan.teams}
+    for team in plan.teams:
+        src, path = plan.team_marks[team.name]
+        if team.parent is not None and team.parent not in names:
+            message = f"team '{team.name}': unknown parent team '{team.parent}'{_did_you_mean(team.parent, names)}"
+            plan.problems.append(_problem(src, (*path, "parent"), message, "fixture.unknown_team"))
+        if team.manager is not None and team.manager not in emails:
+            message = f"team '{team.name}': {team.manager!r} is not the e-mail of a fixture user"
+            plan.problems.append(
+                _problem(src, (*path, "manager"), message + _did_you_mean(team.manager, emails), "fixture.unknown_user")
+            )
+        seen = {team.name}
+        parent = team.parent
+        while parent is not None and parent in parents:
+            if parent in seen:
+                message = f"team '{team.name}' is below itself (the parents form a cycle)"
+                plan.problems.append(_problem(src, (*path, "parent"), message, "fixture.team_cycle"))
+                break
+            seen.add(parent)
+            parent = parents[parent]
+    for email, extra in plan.user_extras.items():
+        team_name = extra.get("team")
+        if team_name is not None and team_name not in names:
+            src, path = plan.team_marks[f"user:{email}"]
+            message = f"user {email}: unknown team '{team_name}'{_did_you_mean(team_name, names)}"
+            plan.problems.append(_problem(src, path, message, "fixture.unknown_team"))
 
 
 def _check_values(

@@ -27,6 +27,7 @@ from engine.types.sqltypes import UTCDateTime
 #: An id column that is an auto-incrementing rowid alias on SQLite and BIGINT elsewhere.
 ID_TYPE: TypeEngine[int] = BigInteger().with_variant(Integer(), "sqlite")
 USER_TABLE = "lw_user"
+TEAM_TABLE = "lw_team"
 _ON_DELETE = {"restrict": "RESTRICT", "set_null": "SET NULL", "cascade": "CASCADE"}
 MAX_IDENTIFIER = 63
 
@@ -41,7 +42,7 @@ def constraint_name(prefix: str, table: str, columns: Iterable[str]) -> str:
 
 
 def system_tables(metadata: MetaData) -> None:
-    """The engine's own tables (users, history, trash, sequences, applied blueprints)."""
+    """The engine's own tables (users, teams, tokens, audit, history, trash, sequences, applied blueprints)."""
     Table(
         USER_TABLE,
         metadata,
@@ -52,6 +53,9 @@ def system_tables(metadata: MetaData) -> None:
         Column("active", Boolean, nullable=False, default=True),
         Column("password_hash", String(255)),
         Column("created_at", UTCDateTime, nullable=False),
+        Column("role", String(64)),
+        Column("region", String(64)),
+        Column("team_id", BigInteger, ForeignKey(f"{TEAM_TABLE}.id", ondelete="SET NULL")),
         sqlite_autoincrement=True,
     )
     Table(
@@ -98,6 +102,55 @@ def system_tables(metadata: MetaData) -> None:
         Column("operations", Text, nullable=False, default=""),
         sqlite_autoincrement=True,
     )
+
+    Table(
+        TEAM_TABLE,
+        metadata,
+        Column("id", ID_TYPE, primary_key=True),
+        Column("name", String(128), nullable=False, unique=True),
+        Column("parent_id", BigInteger, ForeignKey(f"{TEAM_TABLE}.id", ondelete="SET NULL")),
+        Column("manager_id", BigInteger, ForeignKey(f"{USER_TABLE}.id", ondelete="SET NULL")),
+        Column("created_at", UTCDateTime, nullable=False),
+        sqlite_autoincrement=True,
+    )
+    Table(
+        "lw_token",
+        metadata,
+        Column("id", ID_TYPE, primary_key=True),
+        Column("user_id", BigInteger, ForeignKey(f"{USER_TABLE}.id", ondelete="CASCADE"), nullable=False),
+        Column("name", String(128), nullable=False),
+        Column("token_hash", String(64), nullable=False, unique=True),
+        Column("prefix", String(16), nullable=False),
+        Column("created_at", UTCDateTime, nullable=False),
+        Column("expires_at", UTCDateTime),
+        Column("revoked_at", UTCDateTime),
+        Column("last_used_at", UTCDateTime),
+        Index("ix_lw_token_user", "user_id"),
+        sqlite_autoincrement=True,
+    )
+    Table(
+        "lw_audit",
+        metadata,
+        Column("id", ID_TYPE, primary_key=True),
+        Column("at", UTCDateTime, nullable=False),
+        Column("actor_id", BigInteger),  # no foreign key: the log outlives the users it names
+        Column("kind", String(32), nullable=False),
+        Column("subject", String(255)),
+        Column("detail", JSON),
+        Column("ip", String(64)),
+        Index("ix_lw_audit_kind_at", "kind", "at"),
+        sqlite_autoincrement=True,
+    )
+    Table(
+        "lw_login_attempt",
+        metadata,
+        Column("id", ID_TYPE, primary_key=True),
+        Column("key", String(320), nullable=False),  # "email:<address>" or "ip:<address>"
+        Column("at", UTCDateTime, nullable=False),
+        Index("ix_lw_login_attempt_key_at", "key", "at"),
+        sqlite_autoincrement=True,
+    )
+    share_table(metadata)
 
 
 def object_table(metadata: MetaData, obj: ObjectDef, types: TypeRegistry) -> Table:
@@ -173,3 +226,26 @@ def build_metadata(app: App, types: TypeRegistry) -> MetaData:
     for obj in app.objects:
         object_table(metadata, obj, types)
     return metadata
+
+
+def share_table(metadata: MetaData) -> Table:
+    """`lw_share`: one record of `object` shared with a user or a team; `can_edit` allows updates.
+
+    Idempotent: returns the table when `metadata` already has it.
+    """
+    if "lw_share" in metadata.tables:
+        return metadata.tables["lw_share"]
+    return Table(
+        "lw_share",
+        metadata,
+        Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True),
+        Column("object", String(64), nullable=False),
+        Column("record_id", BigInteger, nullable=False),
+        Column("user_id", BigInteger),
+        Column("team_id", BigInteger),
+        Column("can_edit", Boolean, nullable=False, default=False),
+        Column("created_by", BigInteger),
+        Index("ix_lw_share_user", "object", "user_id", "record_id"),
+        Index("ix_lw_share_team", "object", "team_id", "record_id"),
+        sqlite_autoincrement=True,
+    )

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from engine.blueprint.load import load_blueprint
 from engine.errors import LoomworkError
 from engine.store.database import Database
-from engine.store.fixtures import FixtureInvalid, load_fixtures
+from engine.store.fixtures import FixtureInvalid, FixtureLogin, fixture_logins, load_fixtures
 from engine.store.migrate import apply_plan, plan_migration
 from engine.store.records import Store
 from engine.types.registry import TypeRegistry
@@ -319,3 +319,107 @@ def test_loading_the_same_users_twice_is_refused_by_email(store: Store, tmp_path
     with pytest.raises(LoomworkError, match=r"users: li\.na@demo\.example: a user with e-mail") as caught:
         load_fixtures(store, folder)
     assert caught.value.code == "user.exists"
+
+
+# -- users with roles, teams and passwords ------------------------------------------------------
+ORG = """
+users:
+  - {email: boss@demo.example, name: Boss, role: sales_director, team: Sales, password: boss-password}
+  - {email: east@demo.example, name: East, role: sales_manager, team: East, region: east, password: east-password}
+  - {email: rep@demo.example, name: Rep, role: sales_rep, team: East}
+  - {email: plain@demo.example, name: Plain}
+teams:
+  - {name: East, parent: Sales, manager: East@Demo.example}
+  - {name: Sales, manager: boss@demo.example}
+"""
+
+
+def _users_and_teams(store: Store) -> tuple[dict[str, tuple[object, ...]], dict[str, tuple[object, ...]]]:
+    users, teams = store.users, store.metadata.tables["lw_team"]
+    with store.db.read() as conn:
+        team_rows = conn.execute(select(teams.c.id, teams.c.name, teams.c.parent_id, teams.c.manager_id)).all()
+        user_rows = conn.execute(
+            select(users.c.id, users.c.email, users.c.role, users.c.team_id, users.c.region, users.c.password_hash)
+        ).all()
+    team_names = {r.id: r.name for r in team_rows}
+    emails = {r.id: r.email for r in user_rows}
+    return (
+        {r.email: (r.role, team_names.get(r.team_id), r.region, r.password_hash) for r in user_rows},
+        {r.name: (team_names.get(r.parent_id), emails.get(r.manager_id)) for r in team_rows},
+    )
+
+
+def test_users_get_roles_teams_regions_and_hashed_passwords(store: Store, tmp_path: Path) -> None:
+    folder = _write({"users.yaml": ORG}, tmp_path / "fx")
+    counts = load_fixtures(store, folder, hash_password=lambda p: f"hashed:{p[::-1]}")
+    assert counts == {"users": 4, "teams": 2}
+    users, teams = _users_and_teams(store)
+    assert teams == {"Sales": (None, "boss@demo.example"), "East": ("Sales", "east@demo.example")}
+    assert users == {
+        "boss@demo.example": ("sales_director", "Sales", None, "hashed:drowssap-ssob"),
+        "east@demo.example": ("sales_manager", "East", "east", "hashed:drowssap-tsae"),
+        "rep@demo.example": ("sales_rep", "East", None, None),
+        "plain@demo.example": (None, None, None, None),
+    }
+
+
+def test_passwords_are_not_stored_without_a_hasher(store: Store, tmp_path: Path) -> None:
+    load_fixtures(store, _write({"users.yaml": ORG}, tmp_path / "fx"))
+    users, _ = _users_and_teams(store)
+    assert {v[3] for v in users.values()} == {None}
+
+
+def test_fixture_logins_list_users_with_passwords(store: Store, tmp_path: Path) -> None:
+    folder = _write({"users.yaml": ORG}, tmp_path / "fx")
+    assert fixture_logins(store.app, folder) == [
+        FixtureLogin("boss@demo.example", "Boss", "sales_director", "Sales", "boss-password"),
+        FixtureLogin("east@demo.example", "East", "sales_manager", "East", "east-password"),
+    ]
+
+
+def test_team_problems_are_reported_together(store: Store, tmp_path: Path) -> None:
+    bad = """
+    users:
+      - {email: a@demo.example, name: A, team: Eats}
+      - {email: b@demo.example, name: B, role: 7}
+    teams:
+      - {name: East, parent: Saless, manager: ghost@else.where}
+      - {name: Loop1, parent: Loop2}
+      - {name: Loop2, parent: Loop1}
+      - {name: East}
+      - {parent: East}
+    """
+    folder = _write({"users.yaml": bad}, tmp_path / "fx")
+    with pytest.raises(FixtureInvalid) as caught:
+        load_fixtures(store, folder)
+    messages = [f"{p.path}: {p.message} [{p.code}]" for p in caught.value.problems]
+    assert sorted(messages) == sorted(
+        [
+            "users[0].team: user a@demo.example: unknown team 'Eats' (did you mean 'East'?) [fixture.unknown_team]",
+            "users[1].role: user b@demo.example: 'role' must be text [fixture.bad_user]",
+            "teams[0].parent: team 'East': unknown parent team 'Saless' [fixture.unknown_team]",
+            "teams[0].manager: team 'East': 'ghost@else.where' is not the e-mail of a fixture user"
+            " [fixture.unknown_user]",
+            "teams[1].parent: team 'Loop1' is below itself (the parents form a cycle) [fixture.team_cycle]",
+            "teams[2].parent: team 'Loop2' is below itself (the parents form a cycle) [fixture.team_cycle]",
+            "teams[3].name: team 'East' is listed twice [fixture.duplicate_team]",
+            "teams[4]: a team needs text 'name' (and optional 'parent', 'manager') [fixture.bad_team]",
+        ]
+    )
+    assert _count(store, "lw_user") == 0
+
+
+def test_crm_demo_has_a_sales_org_with_known_passwords(crm_store: Store) -> None:
+    load_fixtures(crm_store, CRM / "demo", hash_password=lambda p: "hash")
+    users, teams = _users_and_teams(crm_store)
+    assert teams == {
+        "Sales": (None, "wang.jianguo@demo.loomwork.dev"),
+        "East": ("Sales", "li.na@demo.loomwork.dev"),
+        "North-South": ("Sales", "zhang.wei@demo.loomwork.dev"),
+    }
+    roles = sorted({v[0] for v in users.values() if v[0]})
+    assert roles == ["admin", "finance", "marketing", "sales_director", "sales_manager", "sales_rep", "service_agent"]
+    assert all(v[0] and v[3] == "hash" for v in users.values())
+    logins = fixture_logins(crm_store.app, CRM / "demo")
+    assert len(logins) == 15
+    assert {login.password for login in logins} == {"demo-password"}

@@ -103,7 +103,18 @@ def sql_of(plan: MigrationPlan) -> str:
 # -- fresh database ---------------------------------------------------------------------------
 def test_fresh_database_gets_system_and_object_tables(db: Database) -> None:
     plan = plan_migration(db, app_of(), TYPES)
-    assert plan.system_tables == ("lw_user", "lw_history", "lw_trash", "lw_sequence", "lw_blueprint")
+    assert plan.system_tables == (
+        "lw_user",
+        "lw_history",
+        "lw_trash",
+        "lw_sequence",
+        "lw_blueprint",
+        "lw_team",
+        "lw_token",
+        "lw_audit",
+        "lw_login_attempt",
+        "lw_share",
+    )
     assert [op.obj.name for op in plan.ops if isinstance(op, CreateObject)] == [
         "account",
         "contact",

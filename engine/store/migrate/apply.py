@@ -17,7 +17,13 @@ from engine.errors import MigrationRefused
 from engine.store.database import Database
 from engine.store.migrate.plan import MigrationPlan
 from engine.store.migrate.schema import ConversionFailed, SchemaWriter, run_ops
-from engine.store.migrate.stored import existing_tables, latest_blueprint, record_blueprint, system_metadata
+from engine.store.migrate.stored import (
+    existing_tables,
+    latest_blueprint,
+    missing_system_columns,
+    record_blueprint,
+    system_metadata,
+)
 from engine.store.tables import build_metadata
 
 
@@ -50,6 +56,8 @@ def apply_plan(db: Database, plan: MigrationPlan, *, allow_destructive: bool = F
             _check_base(conn, plan)
             writer = _live_writer(conn, plan)
             writer.create_tables(name for name in system_metadata().tables if name not in writer.existing)
+            writer.add_pending_foreign_keys()
+            writer.add_columns(missing_system_columns(conn, existing_tables(conn)))
             run_ops(writer, plan.ops, lambda op: None)
             if plan.steps or plan.document_changed or plan.base_id is None:
                 record_blueprint(conn, plan.new, plan.ops)

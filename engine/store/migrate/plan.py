@@ -28,7 +28,14 @@ from engine.store.migrate.convert import (
     type_conversion,
 )
 from engine.store.migrate.schema import SchemaWriter, run_ops
-from engine.store.migrate.stored import StoreRules, document_text, existing_tables, latest_blueprint, system_metadata
+from engine.store.migrate.stored import (
+    StoreRules,
+    document_text,
+    existing_tables,
+    latest_blueprint,
+    missing_system_columns,
+    system_metadata,
+)
 from engine.store.tables import build_metadata
 from engine.types.registry import TypeRegistry
 
@@ -57,6 +64,7 @@ class MigrationPlan:
     steps: tuple[PlannedStep, ...]
     document_changed: bool
     types: TypeRegistry = field(compare=False, repr=False, default_factory=TypeRegistry.with_builtins)
+    system_columns: tuple[tuple[str, str], ...] = ()
 
     @property
     def ops(self) -> tuple[Op, ...]:
@@ -65,7 +73,7 @@ class MigrationPlan:
     @property
     def empty(self) -> bool:
         """Nothing to change in the schema (the stored document may still be updated)."""
-        return not self.steps and not self.system_tables
+        return not self.steps and not self.system_tables and not self.system_columns
 
     @property
     def destructive(self) -> bool:
@@ -89,6 +97,8 @@ class MigrationPlan:
         lines = [f"Plan for {self.new.name} {self.new.version} on {self.dialect} (applied: {applied})"]
         if self.system_tables:
             lines.append(f"  + create system tables {', '.join(self.system_tables)}")
+        if self.system_columns:
+            lines.append(f"  + add system columns {', '.join(f'{t}.{c}' for t, c in self.system_columns)}")
         for step in self.steps:
             mark = "x" if step.failure_count else "!" if step.op.destructive else "+"
             lines.append(f"  {mark} {step.op.describe()}")
@@ -123,7 +133,8 @@ def plan_migration(db: Database, new_app: App, types: TypeRegistry) -> Migration
         tables = existing_tables(conn)
         missing = tuple(name for name in system_metadata().tables if name not in tables)
         renderer = _SqlRenderer(conn, db.dialect, types, build_metadata(new_app, types), tables, ops)
-        system_sql = renderer.capture(lambda w: w.create_tables(missing))
+        columns = missing_system_columns(conn, tables)
+        system_sql = renderer.capture(lambda w: _system_changes(w, missing, columns))
         assessor = _Assessor(conn, types)
         steps = [PlannedStep(op, sql, *assessor.assess(op)) for op, sql in renderer.render_ops()]
     return MigrationPlan(
@@ -136,7 +147,15 @@ def plan_migration(db: Database, new_app: App, types: TypeRegistry) -> Migration
         steps=tuple(steps),
         document_changed=applied.document != document_text(new_app),
         types=types,
+        system_columns=columns,
     )
+
+
+def _system_changes(writer: SchemaWriter, tables: tuple[str, ...], columns: tuple[tuple[str, str], ...]) -> None:
+    """Create missing system tables, then add columns that system tables gained since they were made."""
+    writer.create_tables(tables)
+    writer.add_pending_foreign_keys()
+    writer.add_columns(columns)
 
 
 class _SqlRenderer:

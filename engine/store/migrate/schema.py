@@ -81,6 +81,15 @@ class SchemaWriter:
                 self.ops.execute(CreateIndex(index))
             self.existing.add(name)
 
+    def add_columns(self, columns: Iterable[tuple[str, str]]) -> None:
+        """Add (table, column) pairs of the target metadata to existing tables (system columns)."""
+        for table, name in columns:
+            column = self.target.tables[table].c[name]
+            # a fresh column: alembic's copy of a column bound to a table drops its foreign keys
+            fks = [sa.ForeignKey(fk.target_fullname, ondelete=fk.ondelete) for fk in column.foreign_keys]
+            fresh: sa.Column[Any] = sa.Column(name, column.type, *fks, nullable=column.nullable)
+            self.ops.add_column(table, fresh, inline_references=self.sqlite)
+
     def add_pending_foreign_keys(self) -> None:
         """Foreign keys of created tables that refer to tables created after them (cycles)."""
         for fk in self.pending_fks:

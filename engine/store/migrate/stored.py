@@ -40,6 +40,18 @@ def existing_tables(conn: Connection) -> set[str]:
     return set(sa.inspect(conn).get_table_names())
 
 
+def missing_system_columns(conn: Connection, tables: set[str]) -> tuple[tuple[str, str], ...]:
+    """(table, column) of system tables that exist but predate a column the engine now has."""
+    inspector = sa.inspect(conn)
+    out: list[tuple[str, str]] = []
+    for name, table in system_metadata().tables.items():
+        if name not in tables:
+            continue
+        present = {c["name"] for c in inspector.get_columns(name)}
+        out += [(name, c.name) for c in table.columns if c.name not in present]
+    return tuple(out)
+
+
 def latest_blueprint(conn: Connection, types: TypeRegistry) -> AppliedBlueprint:
     """The blueprint most recently applied through this connection's database."""
     if BLUEPRINT_TABLE not in existing_tables(conn):

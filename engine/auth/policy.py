@@ -1,0 +1,271 @@
+"""The one permission policy: (user, object, action) -> allowed, a row filter and a field mask.
+
+`decide()` is pure: it reads the blueprint's roles and the `Subject` and touches no database.
+The store applies the decision on every path (list, get, update, delete, lookups, counts):
+
+    decision = decide(store.app, subject, "opportunity", "read")
+    if not decision.allowed: ...                     # 404 for get, empty for list
+    where = decision.row_filter(store.tables["opportunity"], lambda o, t: TableScope(store, o, t))
+    list_records(store, "opportunity", q, scope=where)
+
+Roles add up: an action is allowed when any of the subject's roles allows it; the rows are those
+any allowing role reaches, plus records shared with the user or their teams (`lw_share`); a
+field is hidden only when every allowing role hides it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    MetaData,
+    String,
+    Table,
+    and_,
+    bindparam,
+    false,
+    or_,
+    select,
+)
+from sqlalchemy.sql import FromClause
+from sqlalchemy.sql.elements import BindParameter
+
+from engine.blueprint.model import ACTIONS, App, ObjectDef, PermissionDef
+from engine.blueprint.roles import USER, USER_ATTRIBUTES, check_scope
+from engine.expr import Kind, SqlCollection, SqlScope, builtin_functions, to_sql
+from engine.store.tables import share_table as store_share_table
+from engine.types.registry import TypeRegistry
+
+SHARE_TABLE = "lw_share"
+USER_TABLE = "lw_user"
+#: Builds the expression-language view (`SqlScope`) of an object's table; the store passes
+#: `lambda obj, table: TableScope(store, obj, table)`.
+ScopeFactory = Callable[[ObjectDef, FromClause], SqlScope]
+
+
+@dataclass(frozen=True)
+class Subject:
+    """Who is acting, as the policy needs it (built by `engine.auth.users` from `lw_user`/`lw_team`)."""
+
+    id: int
+    roles: frozenset[str]
+    #: The user's own team plus, for a manager, every team below it.
+    team_ids: frozenset[int] = frozenset()
+    #: `user.<name>` values for scope expressions: team, region, email, locale (id comes from `id`).
+    attributes: Mapping[str, Any] = field(default_factory=dict)
+
+    def attribute(self, name: str) -> Any:
+        return self.id if name == "id" else self.attributes.get(name)
+
+
+def share_table(metadata: MetaData) -> Table:
+    """`lw_share` in `metadata` (defined with the other system tables in engine.store.tables)."""
+    return store_share_table(metadata)
+
+
+@dataclass(frozen=True)
+class _Grant:
+    """One role's permission that allows the action."""
+
+    role: str
+    admin: bool
+    permission: PermissionDef | None  # None for an administrator
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What `decide` found. `row_filter` builds SQL only; it never runs a query."""
+
+    app: App = field(compare=False, repr=False)
+    subject: Subject
+    object: str
+    action: str
+    allowed: bool
+    hidden: frozenset[str] = frozenset()
+    read_only: frozenset[str] = frozenset()
+    grants: tuple[_Grant, ...] = ()
+    #: For a child object: the parent's decision that this one follows.
+    parent: Decision | None = None
+    reasons: tuple[str, ...] = ()
+    #: Field types for compiling expression scopes (the store's registry); builtins when None.
+    types: Any = field(default=None, compare=False, repr=False)
+
+    @property
+    def scopes(self) -> tuple[str, ...]:
+        """The record scopes of the allowing roles (`all` for an administrator); a child's are its parent's."""
+        if self.parent is not None:
+            return self.parent.scopes
+        return tuple("all" if g.admin or g.permission is None else g.permission.scope for g in self.grants)
+
+    @property
+    def unrestricted(self) -> bool:
+        """Every row is reachable (an administrator, or a role with scope all)."""
+        if self.parent is not None:
+            return self.parent.unrestricted
+        return any(g.admin or (g.permission is not None and g.permission.scope == "all") for g in self.grants)
+
+    def row_filter(self, table: Table, scopes: ScopeFactory | None = None) -> ColumnElement[bool] | None:
+        """A WHERE condition on `table` selecting the rows this decision reaches; None: all rows.
+
+        `table` must belong to the store's metadata (the policy finds `lw_user`, `lw_share` and a
+        child's parent table there). `scopes` is needed for expression scopes only.
+        """
+        if not self.allowed:
+            return false()
+        obj = self.app.object(self.object)
+        if self.parent is not None:
+            parent_table = table.metadata.tables[self.parent.object]
+            inner = self.parent.row_filter(parent_table, scopes)
+            if inner is None:
+                return None
+            link = table.c[str(obj.parent_column)]
+            return link.in_(select(parent_table.c.id).where(inner))
+        if self.action == "create" or self.unrestricted:
+            return None
+        conditions = [
+            self._scope_condition(g.role, g.permission, obj, table, scopes)
+            for g in self.grants
+            if g.permission is not None
+        ]
+        shared = self._shared(table)
+        if shared is not None:
+            conditions.append(shared)
+        return or_(*conditions)
+
+    def _scope_condition(
+        self, role: str, permission: PermissionDef, obj: ObjectDef, table: Table, scopes: ScopeFactory | None
+    ) -> ColumnElement[bool]:
+        scope = permission.scope
+        me = bindparam("policy_user_id", self.subject.id, type_=BigInteger, unique=True)
+        if scope == "own":
+            return table.c.owner_id == me
+        if scope == "team":
+            users = table.metadata.tables[USER_TABLE]
+            teams: BindParameter[int] = bindparam(
+                "policy_team_ids", sorted(self.subject.team_ids), expanding=True, unique=True
+            )
+            members = select(users.c.id).where(users.c.team_id.in_(teams))
+            return or_(table.c.owner_id == me, table.c.owner_id.in_(members))
+        if scopes is None:
+            raise ValueError(f"the scope of role '{role}' on '{obj.name}' is an expression; pass `scopes`")
+        typed = check_scope(self.app, obj, scope, self.types or TypeRegistry.with_builtins(), builtin_functions())
+        condition: ColumnElement[bool] = to_sql(typed, _WithUser(scopes(obj, table), self.subject))
+        return condition
+
+    def _shared(self, table: Table) -> ColumnElement[bool] | None:
+        """Records shared with the user or one of their teams (an edit share for update)."""
+        if self.action not in ("read", "update"):
+            return None
+        shares = table.metadata.tables.get(SHARE_TABLE)
+        if shares is None:
+            raise LookupError(f"{SHARE_TABLE} is not in the metadata; add it with engine.auth.policy.share_table()")
+        who = shares.c.user_id == bindparam("policy_user_id", self.subject.id, type_=BigInteger, unique=True)
+        if self.subject.team_ids:
+            teams: BindParameter[int] = bindparam(
+                "policy_team_ids", sorted(self.subject.team_ids), expanding=True, unique=True
+            )
+            who = or_(who, shares.c.team_id.in_(teams))
+        where = and_(shares.c.object == self.object, who)
+        if self.action == "update":
+            where = and_(where, shares.c.can_edit.is_(True))
+        return table.c.id.in_(select(shares.c.record_id).where(where))
+
+    def explain(self) -> list[str]:
+        """Why, in lines a person reads (for `loomwork explain`)."""
+        verdict = "allowed" if self.allowed else "denied"
+        lines = [f"{self.action} {self.object}: {verdict}", *(f"  {r}" for r in self.reasons)]
+        if self.allowed and self.hidden:
+            lines.append(f"  hidden fields: {', '.join(sorted(self.hidden))}")
+        if self.allowed and self.read_only:
+            lines.append(f"  read-only fields: {', '.join(sorted(self.read_only))}")
+        return lines
+
+
+class _WithUser:
+    """A `SqlScope` where `user.<attribute>` is a bound parameter holding the subject's value."""
+
+    def __init__(self, inner: SqlScope, subject: Subject) -> None:
+        self.inner = inner
+        self.subject = subject
+
+    @property
+    def dialect(self) -> str:
+        return self.inner.dialect
+
+    def column(self, path: tuple[str, ...]) -> ColumnElement[Any]:
+        if path[0] == USER and len(path) == 2:
+            info = USER_ATTRIBUTES[path[1]]
+            kind = BigInteger() if info.kind is Kind.NUMBER else String()
+            return bindparam(f"user_{path[1]}", self.subject.attribute(path[1]), type_=kind, unique=True)
+        return self.inner.column(path)
+
+    def collection(self, name: str) -> SqlCollection:
+        return self.inner.collection(name)
+
+
+def decide(app: App, subject: Subject, object_name: str, action: str, *, types: Any = None) -> Decision:
+    """May `subject` do `action` (create, read, update, delete) on `object_name`, on which rows,
+    with which fields hidden or read-only. Raises KeyError for an unknown object or action.
+
+    `types` is the field-type registry expression scopes are compiled with (builtins when None)."""
+    obj = app.object(object_name)
+    if action not in ACTIONS:
+        raise KeyError(action)
+    if obj.parent:
+        # A line is part of its parent: reading it is reading the parent, changing it changes the parent.
+        parent = decide(app, subject, obj.parent, "read" if action == "read" else "update", types=types)
+        reason = f"'{object_name}' is a child table of '{obj.parent}': {parent.action} {obj.parent} decides"
+        return Decision(
+            app,
+            subject,
+            object_name,
+            action,
+            parent.allowed,
+            parent=parent,
+            reasons=(reason, *parent.reasons),
+            types=types,
+        )
+    roles = [app.role(r) for r in sorted(subject.roles) if app.has_role(r)]
+    unknown = sorted(r for r in subject.roles if not app.has_role(r))
+    reasons = [f"role '{r}' is not in the blueprint" for r in unknown]
+    grants: list[_Grant] = []
+    for role in roles:
+        if role.admin:
+            grants.append(_Grant(role.name, True, None))
+            reasons.append(f"role '{role.name}' is an administrator")
+            continue
+        perm = role.permission(object_name)
+        if perm is None:
+            reasons.append(f"role '{role.name}' does not list '{object_name}'")
+        elif not perm.allows(action):
+            reasons.append(f"role '{role.name}' may not {action} '{object_name}'")
+        else:
+            grants.append(_Grant(role.name, False, perm))
+            reasons.append(f"role '{role.name}' may {action} '{object_name}' (scope: {perm.scope})")
+    if not roles and not unknown:
+        reasons.append("the user has no role")
+    if not grants:
+        return Decision(app, subject, object_name, action, False, reasons=tuple(reasons), types=types)
+    if any(g.admin for g in grants):
+        return Decision(
+            app, subject, object_name, action, True, grants=tuple(grants), reasons=tuple(reasons), types=types
+        )
+    perms = [g.permission for g in grants if g.permission is not None]
+    hidden = frozenset.intersection(*(p.hidden for p in perms))
+    closed = frozenset.intersection(*(p.hidden | p.read_only for p in perms))
+    return Decision(
+        app,
+        subject,
+        object_name,
+        action,
+        True,
+        hidden=hidden,
+        read_only=closed - hidden,
+        grants=tuple(grants),
+        reasons=tuple(reasons),
+        types=types,
+    )
