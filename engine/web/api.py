@@ -78,6 +78,10 @@ def api_router(store: Store) -> APIRouter:
             return func(*args)
         return await run_in_threadpool(func, *args)
 
+    # Pages (at most 1,000 rows, keyset-paged) and single records read from the embedded SQLite
+    # file in about a millisecond: inline is faster than a hand-off to a thread under concurrency.
+    local = write
+
     def one(name: str, record: dict[str, Any], status: int = 200) -> JSONBody:
         return ok(codec.to_json(name, record), status=status, headers={"ETag": f'"{record["version"]}"'})
 
@@ -108,7 +112,7 @@ def api_router(store: Store) -> APIRouter:
             total=_flag(request, "with_total"),
             filter=request.query_params.get("filter"),
         )
-        page = await run_in_threadpool(store.find, object_name, q)
+        page = await local(store.find, object_name, q)
         extra: dict[str, Any] = {"next_cursor": page.next_cursor}
         if page.total is not None:
             extra["total"] = page.total
@@ -143,7 +147,7 @@ def api_router(store: Store) -> APIRouter:
 
     @router.get("/{object_name}/{record_id}")
     async def get(object_name: str, record_id: RecordId) -> Response:
-        return one(object_name, await run_in_threadpool(store.get, object_name, record_id))
+        return one(object_name, await local(store.get, object_name, record_id))
 
     @router.patch("/{object_name}/{record_id}")
     async def patch(object_name: str, record_id: RecordId, request: Request) -> Response:
