@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -29,26 +29,26 @@ if TYPE_CHECKING:
 Evaluate = Callable[[Any], Any]
 
 
+def nodes(typed: Any) -> Iterator[Any]:
+    """Every node of a typed expression tree, depth first."""
+    stack = [typed]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list | tuple):
+            stack.extend(node)
+        elif dataclasses.is_dataclass(node) and not isinstance(node, type):
+            yield node
+            stack.extend(getattr(node, f.name) for f in dataclasses.fields(node))
+
+
 def own_fields(typed: Any) -> set[str]:
     """Names of the record's own fields an expression reads (frame 0, first step of the path)."""
-    if isinstance(typed, TField):
-        return {typed.path[0]} if typed.frame == 0 else set()
-    if dataclasses.is_dataclass(typed):
-        return set().union(*(own_fields(getattr(typed, f.name)) for f in dataclasses.fields(typed)))
-    if isinstance(typed, list | tuple):
-        return set().union(*(own_fields(x) for x in typed))
-    return set()
+    return {n.path[0] for n in nodes(typed) if isinstance(n, TField) and n.frame == 0}
 
 
 def uses_collections(typed: Any) -> bool:
     """Whether a typed expression aggregates over child or related records."""
-    if isinstance(typed, TAggregate):
-        return True
-    if dataclasses.is_dataclass(typed):
-        return any(uses_collections(getattr(typed, f.name)) for f in dataclasses.fields(typed))
-    if isinstance(typed, list | tuple):
-        return any(uses_collections(x) for x in typed)
-    return False
+    return any(isinstance(n, TAggregate) for n in nodes(typed))
 
 
 @dataclass
@@ -277,13 +277,7 @@ class TableScope:
 
 def reads_clock(typed: Any) -> bool:
     """Whether an expression calls today() or now(), so its SQL must be built afresh each time."""
-    if isinstance(typed, TCall) and typed.fn.name in ("today", "now"):
-        return True
-    if dataclasses.is_dataclass(typed):
-        return any(reads_clock(getattr(typed, f.name)) for f in dataclasses.fields(typed))
-    if isinstance(typed, list | tuple):
-        return any(reads_clock(x) for x in typed)
-    return False
+    return any(isinstance(n, TCall) and n.fn.name in ("today", "now") for n in nodes(typed))
 
 
 class FilterCache:
