@@ -15,7 +15,10 @@ Command = Callable[[argparse.Namespace], int]
 if TYPE_CHECKING:
     from engine.auth.directory import AuthDb
     from engine.auth.teams import Team
+    from engine.blueprint.model import App
+    from engine.store.database import Database
     from engine.store.records import Store
+    from engine.types.registry import TypeRegistry
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -29,16 +32,21 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_plan(args: argparse.Namespace) -> int:
-    """Print what `migrate` would do: operations, SQL, values lost and values that fail to convert."""
+def _blueprint_and_database(args: argparse.Namespace) -> tuple[TypeRegistry, App, Database]:
+    """The checked blueprint at `args.path` and the database of `args.db` (or DATABASE_URL)."""
     from engine.blueprint.load import load_blueprint
     from engine.store.database import Database, database_url
-    from engine.store.migrate import plan_migration
     from engine.types.registry import TypeRegistry
 
     types = TypeRegistry.with_builtins()
-    app = load_blueprint(args.path, types)
-    db = Database(database_url(args.db))
+    return types, load_blueprint(args.path, types), Database(database_url(args.db))
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    """Print what `migrate` would do: operations, SQL, values lost and values that fail to convert."""
+    from engine.store.migrate import plan_migration
+
+    types, app, db = _blueprint_and_database(args)
     try:
         print(plan_migration(db, app, types).render())
     finally:
@@ -48,14 +56,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 def cmd_migrate(args: argparse.Namespace) -> int:
     """Bring the database's schema to the blueprint in one transaction; destructive ops need a flag."""
-    from engine.blueprint.load import load_blueprint
-    from engine.store.database import Database, database_url
     from engine.store.migrate import apply_plan, plan_migration
-    from engine.types.registry import TypeRegistry
 
-    types = TypeRegistry.with_builtins()
-    app = load_blueprint(args.path, types)
-    db = Database(database_url(args.db))
+    types, app, db = _blueprint_and_database(args)
     try:
         plan = plan_migration(db, app, types)
         apply_plan(db, plan, allow_destructive=args.allow_destructive)

@@ -18,7 +18,15 @@ from engine.blueprint.model import App, ObjectDef
 from engine.errors import Conflict, FieldProblem, InputInvalid, NotFound
 from engine.expr import DEFAULT_LIMITS, builtin_functions, to_sql
 from engine.store import autonumber, bulk, history, integrity, query, trash
-from engine.store.computed import FilterCache, Loader, TableScope, broken_rules, compile_logic, compute_formulas
+from engine.store.computed import (
+    FilterCache,
+    Loader,
+    TableScope,
+    broken_rules,
+    compile_logic,
+    compute_formulas,
+    reads_clock,
+)
 from engine.store.database import Database
 from engine.store.jsonvalues import RecordCodec
 from engine.store.tables import USER_TABLE, build_metadata
@@ -55,6 +63,7 @@ class Store:
         self.expr_limits = DEFAULT_LIMITS
         self.logic = compile_logic(app, types, self.functions)
         self.filters = FilterCache()
+        self._virtual_sql: dict[str, dict[str, Any]] = {}
         self.before_save: list[BeforeSave] = []
         self.after_commit: list[AfterCommit] = []
 
@@ -120,8 +129,15 @@ class Store:
         virtual = self.logic[obj.name].virtual
         if not virtual:
             return {}
+        cacheable = table is self.tables[obj.name]
+        if cacheable and obj.name in self._virtual_sql:
+            return self._virtual_sql[obj.name]
         scope = TableScope(self, obj, table)
-        return {name: to_sql(c.typed, scope).label(name) for name, c in virtual.items()}
+        columns = {name: to_sql(c.typed, scope).label(name) for name, c in virtual.items()}
+        # Built once per object for its own table, unless a formula reads the clock (today(), now()).
+        if cacheable and not any(reads_clock(c.typed) for c in virtual.values()):
+            self._virtual_sql[obj.name] = columns
+        return columns
 
     def history(self, object_name: str, record_id: int) -> list[dict[str, Any]]:
         """Every recorded change of a record, oldest first (also after it was deleted)."""
