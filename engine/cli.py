@@ -13,10 +13,13 @@ from engine.errors import BlueprintInvalid, LoomworkError, MigrationRefused
 Command = Callable[[argparse.Namespace], int]
 
 if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
     from engine.auth.directory import AuthDb
     from engine.auth.teams import Team
     from engine.blueprint.model import App
     from engine.store.database import Database
+    from engine.store.migrate import MigrationPlan
     from engine.store.records import Store
     from engine.types.registry import TypeRegistry
 
@@ -61,7 +64,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     types, app, db = _blueprint_and_database(args)
     try:
         plan = plan_migration(db, app, types)
-        apply_plan(db, plan, allow_destructive=args.allow_destructive)
+        apply_plan(db, plan, allow_destructive=args.allow_destructive, on_recorded=_audit_migration(db, plan))
     finally:
         db.dispose()
     if plan.system_tables:
@@ -72,6 +75,25 @@ def cmd_migrate(args: argparse.Namespace) -> int:
         print(f"applied: {op.describe()}")
     print(f"ok: {app.name} {app.version} is applied ({len(plan.ops)} operations)")
     return 0
+
+
+def _audit_migration(db: Database, plan: MigrationPlan) -> Callable[[Connection], None]:
+    """Writes the `blueprint_applied` audit row inside the migration's transaction."""
+    from engine.auth import audit
+    from engine.auth.directory import AuthDb
+
+    def record(conn: Connection) -> None:
+        applied_from = None if plan.old is None else plan.old.version
+        detail = {
+            "app": plan.new.name,
+            "version": plan.new.version,
+            "from_version": applied_from,
+            "operations": len(plan.ops),
+            "destructive": sum(1 for op in plan.ops if op.destructive),
+        }
+        AuthDb(db).audit(conn, audit.BLUEPRINT_APPLIED, subject=plan.new.name, detail=detail)
+
+    return record
 
 
 def _serve(store: Store, blueprint: Path, url: str, host: str, port: int, workers: int, files: str | None) -> None:
@@ -156,15 +178,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 # -- users, teams and tokens -----------------------------------------------------------------------
-def _auth(args: argparse.Namespace) -> AuthDb:
-    """The auth room over `--db`; refuses a database without the system tables (never migrated)."""
+def _auth(args: argparse.Namespace, db: Database | None = None) -> AuthDb:
+    """The auth room over `--db` (or `db`); refuses a database without the system tables (never migrated)."""
     import sqlalchemy as sa
 
     from engine.auth.directory import AuthDb
     from engine.store.database import Database, database_url
 
-    url = database_url(args.db)
-    db = Database(url)
+    url = database_url(args.db) if db is None else db.url
+    if db is None:
+        db = Database(url)
     with db.read() as conn:
         names = set(sa.inspect(conn).get_table_names())
         columns = {c["name"] for c in sa.inspect(conn).get_columns("lw_user")} if "lw_user" in names else set()
@@ -280,6 +303,75 @@ def cmd_token(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_explain(args: argparse.Namespace) -> int:
+    """Why a user may or may not create, read, update, delete an object (and one record of it)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from engine.auth.explain import explain
+
+    try:
+        blueprint, object_name, record_id = _explain_target(args.target)
+        store, auth = _explain_store(args, blueprint)
+        try:
+            result = explain(store, auth, args.user, object_name, record_id)
+        finally:
+            store.db.dispose()
+    except BlueprintInvalid as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        print(f"error: the blueprint has {len(exc.problems)} problems; run `loomwork check`", file=sys.stderr)
+        return 2
+    except LoomworkError as exc:
+        print(f"error: {exc.message} [{exc.code}]", file=sys.stderr)
+        return 2
+    except SQLAlchemyError as exc:
+        orig = getattr(exc, "orig", None)
+        first = (str(orig if orig is not None else exc).strip().splitlines() or ["?"])[0]
+        print(f"error: the database does not match the blueprint (run `loomwork migrate`?): {first}", file=sys.stderr)
+        return 2
+    print("\n".join(result.lines))
+    return 0 if result.may_read else 1
+
+
+def _explain_target(values: Sequence[str]) -> tuple[Path | None, str, int | None]:
+    """`[BLUEPRINT] OBJECT [RECORD_ID]`: 3 values, or 2 ending in a number (no blueprint), or 2, or 1."""
+    items = list(values)
+    if not 1 <= len(items) <= 3:
+        raise LoomworkError("give [BLUEPRINT] OBJECT [RECORD_ID]", code="explain.usage")
+    blueprint = None
+    if len(items) == 3 or (len(items) == 2 and not items[1].lstrip("-").isdigit()):
+        blueprint = Path(items.pop(0))
+    record_id = None
+    if len(items) == 2:
+        if not items[1].isdigit():
+            raise LoomworkError(f"the record id must be a whole number, not '{items[1]}'", code="explain.usage")
+        record_id = int(items[1])
+    return blueprint, items[0], record_id
+
+
+def _explain_store(args: argparse.Namespace, blueprint: Path | None) -> tuple[Store, AuthDb]:
+    """The store of BLUEPRINT, or of the blueprint last applied to the database when none is given."""
+    from engine.store.migrate import current_app
+    from engine.store.records import Store
+
+    if blueprint is not None:
+        args.path = blueprint
+        types, app, db = _blueprint_and_database(args)
+    else:
+        from engine.store.database import Database, database_url
+        from engine.types.registry import TypeRegistry
+
+        types, db = TypeRegistry.with_builtins(), Database(database_url(args.db))
+    auth = _auth(args, db)  # refuses (and disposes) a database that was never migrated
+    if blueprint is None:
+        stored = current_app(db, types)
+        if stored is None:
+            db.dispose()
+            raise LoomworkError("no blueprint was applied to this database; give BLUEPRINT", code="db.not_migrated")
+        app = stored
+    return Store(app, types, db), auth
+
+
 def _add_auth_commands(sub: Any, add: Callable[[str, Command, str], argparse.ArgumentParser]) -> None:
     db_help = "database URL (default: $DATABASE_URL, else sqlite:///loomwork.db)"
 
@@ -357,13 +449,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-serve", action="store_true", help="create the demo database and stop")
     _add_server_options(p)
     _add_auth_commands(sub, add)
+    p = add("explain", cmd_explain, "Explain what a user may do with an object or one record, and why.")
+    p.add_argument(
+        "target",
+        nargs="*",
+        metavar="[BLUEPRINT] OBJECT [RECORD_ID]",
+        help="the blueprint (default: the one last applied to the database), an object, a record id",
+    )
+    p.add_argument("--user", required=True, help="the user's e-mail")
+    p.add_argument("--db", default=None, help="database URL (default: $DATABASE_URL, else sqlite:///loomwork.db)")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `loomwork` command; returns the exit code."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        # `explain BLUEPRINT --user EMAIL OBJECT ID`: argparse leaves positionals after an option over
+        if getattr(args, "func", None) is cmd_explain and not any(a.startswith("-") for a in extra):
+            args.target = [*args.target, *extra]
+        else:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         code: int = args.func(args)
         return code

@@ -103,6 +103,20 @@ class PayloadTooLarge(LoomworkError):
     code = "payload.too_large"
 
 
+class NotAuthenticated(LoomworkError):
+    """No valid credentials came with a request that needs them (missing, unknown, expired token)."""
+
+    code = "auth.required"
+
+
+class Forbidden(LoomworkError):
+    """The acting user may not do this (an action their roles do not grant, a bad CSRF token).
+
+    A record outside the user's scope is `NotFound` instead, so existence does not leak."""
+
+    code = "permission.denied"
+
+
 class MigrationRefused(LoomworkError):
     """A plan holds destructive or failing operations and was not allowed to run."""
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from fastapi.testclient import TestClient
+
 from engine.blueprint.load import load_blueprint
 from engine.store.database import Database
 from engine.store.records import Store
@@ -20,3 +22,21 @@ def make_store(url: str, blueprint: Path = EVERYTHING, files_dir: Path | None = 
     store = Store(app, types, Database(url), files_dir=files_dir)
     store.metadata.create_all(store.db.engine)
     return store
+
+
+def api_client(store: Store, role: str = "admin", email: str = "admin@example.com") -> TestClient:
+    """A TestClient for the store's API, signed in (Bearer token) as a new user with `role`."""
+    from engine.auth.directory import AuthDb
+    from engine.auth.passwords import PasswordHashing
+    from engine.auth.tokens import Tokens
+    from engine.auth.users import Users
+    from engine.web.app import create_app
+
+    auth = AuthDb(store.db, hashing=PasswordHashing(time_cost=1, memory_cost=8, parallelism=1))
+    user = Users(auth).create_user(email, email.split("@")[0], role)
+    _, secret = Tokens(auth).create_token(user.id)
+    return TestClient(
+        create_app(store, auth=auth),
+        raise_server_exceptions=False,
+        headers={"Authorization": f"Bearer {secret}"},
+    )

@@ -68,6 +68,10 @@ def _label(raw: Any, fallback: str) -> Label:
     return Label(en=fallback.replace("_", " ").capitalize())
 
 
+#: Every app has this role, declared or not, and it manages everything (declaring it sets its label).
+ADMIN_ROLE = "admin"
+
+
 class RoleBuilder:
     """Builds the roles of shape-checked data against the built objects; reports name problems."""
 
@@ -90,11 +94,13 @@ class RoleBuilder:
                 RoleDef(
                     name=name,
                     label=_label(raw.get("label"), name),
-                    admin=raw.get("admin") is True,
+                    admin=raw.get("admin") is True or name == ADMIN_ROLE,
                     objects=perms,
                     description=_label(raw["description"], "") if raw.get("description") else None,
                 )
             )
+        if ADMIN_ROLE not in raw_roles:
+            roles.append(RoleDef(name=ADMIN_ROLE, label=Label(en="Administrator"), admin=True))
         return tuple(roles)
 
     def _permission(self, path: Path_, oname: str, raw: Mapping[str, Any]) -> PermissionDef | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +22,7 @@ from engine.blueprint.scope import ObjectScope, collections_of
 from engine.errors import ExprError, FieldProblem, InputInvalid
 from engine.expr import FunctionRegistry, Kind, SqlCollection, Typed, builtin_functions, check, parse, to_python, to_sql
 from engine.expr.typed import TAggregate, TCall, TField
+from engine.store.access import READ, Access
 
 if TYPE_CHECKING:
     from engine.store.records import Store
@@ -280,38 +281,52 @@ def reads_clock(typed: Any) -> bool:
     return any(isinstance(n, TCall) and n.fn.name in ("today", "now") for n in nodes(typed))
 
 
+def _readable(access: Access) -> Callable[[str, str], bool]:
+    def readable(object_name: str, field_name: str) -> bool:
+        return access.may(object_name, READ) and field_name not in access.hidden(object_name)
+
+    return readable
+
+
 class FilterCache:
     """Compiled filter conditions by (object, text): a repeated filter skips parse, check and compile,
     and SQLAlchemy's statement cache recognises the reused condition."""
 
     def __init__(self, size: int = 512) -> None:
         self.size = size
-        self._items: OrderedDict[tuple[str, str], ColumnElement[bool]] = OrderedDict()
+        self._items: OrderedDict[Hashable, ColumnElement[bool]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: tuple[str, str]) -> ColumnElement[bool] | None:
+    def get(self, key: Hashable) -> ColumnElement[bool] | None:
         with self._lock:
             found = self._items.get(key)
             if found is not None:
                 self._items.move_to_end(key)
             return found
 
-    def put(self, key: tuple[str, str], condition: ColumnElement[bool]) -> None:
+    def put(self, key: Hashable, condition: ColumnElement[bool]) -> None:
         with self._lock:
             self._items[key] = condition
             while len(self._items) > self.size:
                 self._items.popitem(last=False)
 
 
-def sql_filter(store: Store, obj: ObjectDef, text: str, param: str = "filter") -> ColumnElement[bool]:
-    """A WHERE condition from a filter expression given in a request; 422 with the position if bad."""
-    cached = store.filters.get((obj.name, text))
+def sql_filter(
+    store: Store, obj: ObjectDef, text: str, param: str = "filter", *, access: Access | None = None
+) -> ColumnElement[bool]:
+    """A WHERE condition from a filter expression given in a request; 422 with the position if bad.
+
+    With `access`, a field hidden from the user (or on an object they may not read) is refused
+    (`expr.forbidden`), so values cannot be inferred through filters."""
+    key = (obj.name, text, None if access is None else access.key)
+    cached = store.filters.get(key)
     if cached is not None:
         return cached
+    readable = None if access is None else _readable(access)
     try:
         typed = check(
             parse(text, store.expr_limits),
-            ObjectScope(store.app, obj, store.types),
+            ObjectScope(store.app, obj, store.types, readable),
             store.functions,
             expected=Kind.BOOLEAN,
             sql=True,
@@ -319,7 +334,7 @@ def sql_filter(store: Store, obj: ObjectDef, text: str, param: str = "filter") -
         )
         condition: ColumnElement[bool] = to_sql(typed, TableScope(store, obj, store.tables[obj.name]))
         if not reads_clock(typed):
-            store.filters.put((obj.name, text), condition)
+            store.filters.put(key, condition)
     except ExprError as exc:
         where = f"col {exc.col}: " if exc.col else ""
         raise InputInvalid([FieldProblem(("query", param), f"{where}{exc.message}", exc.code)]) from None

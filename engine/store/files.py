@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.errors import FieldProblem, InputInvalid, NotFound, PayloadTooLarge
+from engine.store import guard
+from engine.store.access import UPDATE, Access, require
 
 if TYPE_CHECKING:
     from engine.store.records import Store
@@ -55,12 +57,29 @@ def check_upload(store: Store, f: Any, data: bytes, content_type: str) -> None:
 
 
 def store_file(
-    store: Store, object_name: str, record_id: int, field_name: str, data: bytes, content_type: str, name: str
+    store: Store,
+    object_name: str,
+    record_id: int,
+    field_name: str,
+    data: bytes,
+    content_type: str,
+    name: str,
+    *,
+    access: Access | None = None,
 ) -> dict[str, Any]:
-    """Save an upload and point the record's attachment field at it; returns the updated record."""
+    """Save an upload and point the record's attachment field at it; returns the updated record.
+
+    With `access`, the user must be able to change the record and the field (checked first)."""
     f = _field(store, object_name, field_name)
+    obj = store.object(object_name)
+    require(access, obj.name, UPDATE)
+    with store.db.read() as conn:
+        guard.reach(store, conn, obj, record_id, UPDATE, access)
+    if access is not None and field_name in access.locked(obj.name):
+        raise InputInvalid(
+            [FieldProblem(("body", field_name), f"you may not change '{field_name}'", "field.read_only")]
+        )
     check_upload(store, f, data, content_type)
-    store.get(object_name, record_id)
     digest = hashlib.sha256(data).hexdigest()
     target = store.files_dir / digest[:2] / digest
     if not target.exists():
@@ -70,12 +89,16 @@ def store_file(
             out.write(data)
         os.replace(tmp, target)
     meta = {"name": Path(name).name[:255] or "file", "size": len(data), "content_type": content_type, "sha256": digest}
-    return store.set_attachment(object_name, record_id, field_name, meta)
+    return store.set_attachment(object_name, record_id, field_name, meta, access=access)
 
 
-def read_file(store: Store, object_name: str, record_id: int, field_name: str) -> tuple[dict[str, Any], bytes]:
+def read_file(
+    store: Store, object_name: str, record_id: int, field_name: str, *, access: Access | None = None
+) -> tuple[dict[str, Any], bytes]:
     _field(store, object_name, field_name)
-    meta = store.get(object_name, record_id).get(field_name)
+    if access is not None and field_name in access.hidden(object_name):
+        raise NotFound(f"{object_name} {record_id} has no file in '{field_name}'", code="file.not_found")
+    meta = store.get(object_name, record_id, access=access).get(field_name)
     if not meta:
         raise NotFound(f"{object_name} {record_id} has no file in '{field_name}'", code="file.not_found")
     path = store.files_dir / meta["sha256"][:2] / meta["sha256"]

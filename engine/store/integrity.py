@@ -9,15 +9,27 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Table, exists, select
+from sqlalchemy import ColumnElement, Connection, Table, exists, false, select
 
 from engine.blueprint.model import ObjectDef
 from engine.errors import FieldProblem, InputInvalid
+from engine.store.access import READ, Access
 
 if TYPE_CHECKING:
     from engine.store.records import Store
 
 Loc = tuple[str | int, ...]
+#: (column, the table it points at, the rows the acting user may point at: None for all).
+Target = tuple[str, Table, ColumnElement[bool] | None]
+
+
+def _reachable(access: Access | None, object_name: str, table: Table) -> ColumnElement[bool] | None:
+    """A lookup may only point at a record the acting user can read (else it "does not exist")."""
+    if access is None:
+        return None
+    if not access.may(object_name, READ):
+        return false()
+    return access.rows(object_name, READ, table)
 
 
 def check_references(
@@ -26,27 +38,33 @@ def check_references(
     obj: ObjectDef,
     rows: Sequence[Mapping[str, Any]],
     locs: Sequence[Loc],
+    access: Access | None = None,
 ) -> None:
-    """Every lookup, user and parent id given must exist; otherwise a 422 located at the field."""
-    targets: list[tuple[str, Table]] = []
+    """Every lookup, user and parent id given must exist (and, for a user, be readable by them);
+    otherwise a 422 located at the field."""
+    targets: list[Target] = []
     for f in obj.stored_fields:
         if f.type == "lookup" and f.target:
-            targets.append((str(f.column), store.tables[f.target]))
+            table = store.tables[f.target]
+            targets.append((str(f.column), table, _reachable(access, f.target, table)))
         elif f.type == "user":
-            targets.append((str(f.column), store.users))
+            targets.append((str(f.column), store.users, None))
     if obj.owned:
-        targets.append(("owner_id", store.users))
+        targets.append(("owner_id", store.users, None))
     if obj.parent:
-        targets.append((f"{obj.parent}_id", store.tables[obj.parent]))
+        targets.append((f"{obj.parent}_id", store.tables[obj.parent], None))
     if len(rows) == 1:
         _check_one(conn, targets, rows[0], locs[0], store)
         return
     problems = []
-    for column, target in targets:
+    for column, target, where in targets:
         wanted = {r[column] for r in rows if r.get(column) is not None}
         if not wanted:
             continue
-        found = set(conn.execute(select(target.c.id).where(target.c.id.in_(wanted))).scalars())
+        stmt = select(target.c.id).where(target.c.id.in_(wanted))
+        if where is not None:
+            stmt = stmt.where(where)
+        found = set(conn.execute(stmt).scalars())
         for row, loc in zip(rows, locs, strict=True):
             value = row.get(column)
             if value is not None and value not in found:
@@ -77,28 +95,31 @@ def check_unique(
         stmt = select(table.c[column], table.c.id).where(table.c[column].in_(seen))
         if exclude_id is not None:
             stmt = stmt.where(table.c.id != exclude_id)
-        for value, other in conn.execute(stmt):
+        for value, _other in conn.execute(stmt):
             problems.append(
-                FieldProblem(("body", column), f"'{value}' is already used by {obj.name} {other}", "field.unique")
+                FieldProblem(("body", column), f"'{value}' is already used by another {obj.name}", "field.unique")
             )
     if problems:
         raise InputInvalid(problems[:100])
 
 
-def _check_one(
-    conn: Connection, targets: list[tuple[str, Table]], row: Mapping[str, Any], loc: Loc, store: Store
-) -> None:
+def _check_one(conn: Connection, targets: list[Target], row: Mapping[str, Any], loc: Loc, store: Store) -> None:
     """All references of one record probed in a single statement (the hot path of single writes)."""
-    probes = [(column, target, row[column]) for column, target in targets if row.get(column) is not None]
+    probes = [(column, target, where, row[column]) for column, target, where in targets if row.get(column) is not None]
     if not probes:
         return
-    checks = [exists().where(target.c.id == value).label(f"p{i}") for i, (_, target, value) in enumerate(probes)]
+    checks = [
+        (exists().where(target.c.id == value) if where is None else exists().where(target.c.id == value, where)).label(
+            f"p{i}"
+        )
+        for i, (_, target, where, value) in enumerate(probes)
+    ]
     found = conn.execute(select(*checks)).one()
     problems = [
         FieldProblem(
             (*loc, column), f"no {'user' if target is store.users else target.name} with id {value}", "field.not_found"
         )
-        for (column, target, value), ok in zip(probes, found, strict=True)
+        for (column, target, _, value), ok in zip(probes, found, strict=True)
         if not ok
     ]
     if problems:

@@ -23,6 +23,7 @@ from sqlalchemy.sql import Select
 
 from engine.blueprint.model import FieldDef, Label, ObjectDef
 from engine.errors import FieldProblem, InputInvalid
+from engine.store.access import READ, Access, require
 
 if TYPE_CHECKING:
     from sqlalchemy import Column, Table
@@ -68,18 +69,27 @@ class Page:
 class _Resolver:
     """Resolves request keys of one object to columns and parses values for them."""
 
-    def __init__(self, store: Store, obj: ObjectDef) -> None:
+    def __init__(self, store: Store, obj: ObjectDef, access: Access | None = None) -> None:
         self.store = store
         self.obj = obj
+        self.access = access
         self.table: Table = store.tables[obj.name]
         self.fields = {(f.column or f.name): f for f in obj.stored_fields}
+        self.hidden = access.hidden(obj.name) if access is not None else frozenset()
         self.problems: list[FieldProblem] = []
+
+    def is_hidden(self, key: str) -> bool:
+        f = self.fields.get(key)
+        return key in self.hidden or (f is not None and f.name in self.hidden)
 
     def fail(self, param: str, message: str, code: str) -> None:
         self.problems.append(FieldProblem(("query", param), message, code))
 
     def column(self, key: str, param: str, *, for_sort: bool = False) -> Column[Any] | None:
         f = self.fields.get(key)
+        if self.hidden and self.is_hidden(key):
+            self.fail(param, f"you may not read the field '{key}'", "query.forbidden_field")
+            return None
         if key in self.table.c and (f is not None or key in _SYSTEM_INTS or key in _SYSTEM_TIMES):
             if f is not None and for_sort and not self.store.types[f.type].sortable:
                 self.fail(param, f"cannot sort by '{key}' ({f.type})", "query.not_sortable")
@@ -202,17 +212,27 @@ def _sort_keys(r: _Resolver, sort: Sequence[str]) -> list[tuple[Column[Any], boo
     return keys
 
 
-def list_records(store: Store, object_name: str, q: ListQuery, *, scope: ColumnElement[bool] | None = None) -> Page:
-    """One page of records matching the filters, in the requested order."""
+def list_records(
+    store: Store,
+    object_name: str,
+    q: ListQuery,
+    *,
+    scope: ColumnElement[bool] | None = None,
+    access: Access | None = None,
+) -> Page:
+    """One page of records matching the filters, in the requested order.
+
+    With `access`: only rows in the user's read scope, no hidden field selected, filtered,
+    sorted or returned (a hidden field named anywhere is a 422, never an empty result)."""
     obj = store.object(object_name)
-    r = _Resolver(store, obj)
+    require(access, obj.name, READ)
+    r = _Resolver(store, obj, access)
     if not 1 <= q.limit <= MAX_LIMIT:
         r.fail("limit", f"limit must be between 1 and {MAX_LIMIT}", "query.bad_limit")
     conditions = _conditions(r, q.conditions)
     if q.filter is not None:
         conditions.append(_expression_filter(r, q.filter))
-    if scope is not None:
-        conditions.append(scope)
+    conditions += _scopes(store, obj, scope, access)
     keys = _sort_keys(r, q.sort)
     columns = _selected(r, q.fields, keys)
     after = _decode_cursor(r, q.cursor, keys)
@@ -238,6 +258,14 @@ def list_records(store: Store, object_name: str, q: ListQuery, *, scope: ColumnE
     return Page(rows, cursor, total)
 
 
+def _scopes(
+    store: Store, obj: ObjectDef, scope: ColumnElement[bool] | None, access: Access | None
+) -> list[ColumnElement[bool]]:
+    out = [] if scope is None else [scope]
+    rows = None if access is None else access.rows(obj.name, READ, store.tables[obj.name])
+    return out if rows is None else [*out, rows]
+
+
 def _is_number(store: Store, f: FieldDef) -> bool:
     ftype = store.types[f.type]
     return bool(ftype.expr_type == "number" or (f.type == "formula" and ftype.result(f) == "number"))
@@ -247,7 +275,7 @@ def _expression_filter(r: _Resolver, text: str) -> ColumnElement[bool]:
     from engine.store.computed import sql_filter
 
     try:
-        return sql_filter(r.store, r.obj, text)
+        return sql_filter(r.store, r.obj, text, access=r.access)
     except InputInvalid as exc:
         r.problems.extend(exc.problems)
         return true()
@@ -256,9 +284,15 @@ def _expression_filter(r: _Resolver, text: str) -> ColumnElement[bool]:
 def _selected(r: _Resolver, fields: list[str] | None, keys: list[tuple[Column[Any], bool, str]]) -> list[Any]:
     virtual = r.store.virtual_columns(r.obj, r.table)
     if fields is None:
+        if r.hidden:
+            shown = [c for c in r.table.c if not r.is_hidden(c.key)]
+            return [*shown, *(c for n, c in virtual.items() if n not in r.hidden)]
         return [*r.table.c, *virtual.values()]
     cols = {"id": r.table.c.id}
     for name in fields:
+        if name in virtual and name in r.hidden:
+            r.fail("fields", f"you may not read the field '{name}'", "query.forbidden_field")
+            continue
         if name in virtual:
             cols[name] = virtual[name]
             continue
@@ -314,16 +348,22 @@ class AggregateQuery:
 
 
 def aggregate(
-    store: Store, object_name: str, q: AggregateQuery, *, scope: ColumnElement[bool] | None = None
+    store: Store,
+    object_name: str,
+    q: AggregateQuery,
+    *,
+    scope: ColumnElement[bool] | None = None,
+    access: Access | None = None,
 ) -> list[dict[str, Any]]:
-    """Counts, sums, averages, minima and maxima, grouped in the database."""
+    """Counts, sums, averages, minima and maxima, grouped in the database (over the rows the
+    user may read; hidden fields cannot be grouped, measured or filtered on)."""
     obj = store.object(object_name)
-    r = _Resolver(store, obj)
+    require(access, obj.name, READ)
+    r = _Resolver(store, obj, access)
     conditions = _conditions(r, q.conditions)
     if q.filter is not None:
         conditions.append(_expression_filter(r, q.filter))
-    if scope is not None:
-        conditions.append(scope)
+    conditions += _scopes(store, obj, scope, access)
     groups = [(name, r.column(name, "group_by", for_sort=True)) for name in q.group_by[:4]]
     selected: list[Any] = [c.label(n) for n, c in groups if c is not None]
     plans: list[tuple[str, str, str]] = []

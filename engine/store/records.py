@@ -11,13 +11,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, Table, delete, insert, select, text, update
+from sqlalchemy import ColumnElement, Connection, RowMapping, Table, delete, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from engine.blueprint.model import App, ObjectDef
 from engine.errors import Conflict, FieldProblem, InputInvalid, NotFound
 from engine.expr import DEFAULT_LIMITS, builtin_functions, to_sql
-from engine.store import autonumber, bulk, history, integrity, query, trash
+from engine.store import autonumber, bulk, guard, history, integrity, query, trash
+from engine.store.access import CREATE, DELETE, READ, UPDATE, Access, require
 from engine.store.computed import (
     FilterCache,
     Loader,
@@ -97,17 +98,33 @@ class Store:
             return int(value) if value is not None else None
 
     # -- reads ----------------------------------------------------------------------------------
-    def get(self, object_name: str, record_id: int, *, conn: Connection | None = None) -> dict[str, Any]:
-        """One record with its child lines; raises NotFound."""
+    def get(
+        self, object_name: str, record_id: int, *, conn: Connection | None = None, access: Access | None = None
+    ) -> dict[str, Any]:
+        """One record with its child lines; raises NotFound (also when outside the user's scope)."""
         obj = self.object(object_name)
+        require(access, obj.name, READ)
+        where = guard.rows(self, obj, READ, access)
         if conn is None:
             with self.db.read() as c:
-                return self._fetch(c, obj, record_id)
-        return self._fetch(conn, obj, record_id)
+                record = self._fetch(c, obj, record_id, where=where)
+        else:
+            record = self._fetch(conn, obj, record_id, where=where)
+        return guard.mask(obj, record, access)
 
-    def _fetch(self, conn: Connection, obj: ObjectDef, record_id: int, *, lock: bool = False) -> dict[str, Any]:
+    def _fetch(
+        self,
+        conn: Connection,
+        obj: ObjectDef,
+        record_id: int,
+        *,
+        lock: bool = False,
+        where: ColumnElement[bool] | None = None,
+    ) -> dict[str, Any]:
         table = self.tables[obj.name]
         stmt = select(table, *self.virtual_columns(obj, table).values()).where(table.c.id == record_id)
+        if where is not None:
+            stmt = stmt.where(where)
         if lock and conn.dialect.name == "postgresql":
             stmt = stmt.with_for_update(of=table)
         row = conn.execute(stmt).mappings().first()
@@ -139,21 +156,38 @@ class Store:
             self._virtual_sql[obj.name] = columns
         return columns
 
-    def history(self, object_name: str, record_id: int) -> list[dict[str, Any]]:
-        """Every recorded change of a record, oldest first (also after it was deleted)."""
-        self.object(object_name)
+    def history(self, object_name: str, record_id: int, *, access: Access | None = None) -> list[dict[str, Any]]:
+        """Every recorded change of a record, oldest first (also after it was deleted: then only
+        for the system). Changes of fields hidden from the user are left out."""
+        obj = self.object(object_name)
+        require(access, obj.name, READ)
         with self.db.read() as conn:
-            return history.read(conn, self.history_table, object_name, record_id)
+            guard.reach(self, conn, obj, record_id, READ, access)
+            rows = history.read(conn, self.history_table, object_name, record_id)
+        if access is None:
+            return rows
+        hidden = access.hidden(obj.name)
+        return [
+            {**r, "old": guard.masked_json(r["old"], hidden), "new": guard.masked_json(r["new"], hidden)}
+            for r in rows
+            if r["field"] not in hidden
+        ]
 
     # -- creates ---------------------------------------------------------------------------------
-    def create(self, object_name: str, data: Mapping[str, Any], *, actor: int | None = None) -> dict[str, Any]:
-        """Validate and store one record (with child lines); returns it as stored."""
+    def create(
+        self, object_name: str, data: Mapping[str, Any], *, actor: int | None = None, access: Access | None = None
+    ) -> dict[str, Any]:
+        """Validate and store one record (with child lines); returns it as stored (as the user sees it)."""
         obj = self.object(object_name)
+        require(access, obj.name, CREATE)
+        guard.check_locked(obj, data, access, ("body",))
+        actor = access.actor_id if access is not None else actor
         coerced = self._coerce(obj, data, creating=True)
         try:
             with self.db.write() as conn:
                 written: list[dict[str, Any]] = []
-                record_id = self._insert(conn, obj, [coerced], actor, utcnow(), written)[0]
+                record_id = self._insert(conn, obj, [coerced], actor, utcnow(), written, access)[0]
+                guard.in_scope(self, conn, obj, [record_id], READ, access, "owner_id" in coerced.values)
                 if obj.child_fields or self.logic[obj.name].virtual or self.logic[obj.name].has_aggregates:
                     record = self._fetch(conn, obj, record_id)
                 else:  # nothing was computed after the insert: the row as written is the record
@@ -162,13 +196,20 @@ class Store:
         except IntegrityError as exc:
             raise _conflict(exc) from None
         self._notify("create", obj, record)
-        return record
+        return guard.mask(obj, record, access)
 
     def create_many(
-        self, object_name: str, rows: Sequence[Mapping[str, Any]], *, actor: int | None = None
+        self,
+        object_name: str,
+        rows: Sequence[Mapping[str, Any]],
+        *,
+        actor: int | None = None,
+        access: Access | None = None,
     ) -> list[int]:
         """Store many records at once, all or nothing; problems are located by row index."""
         obj = self.object(object_name)
+        require(access, obj.name, CREATE)
+        actor = access.actor_id if access is not None else actor
         if len(rows) > MAX_BATCH:
             raise InputInvalid(
                 [FieldProblem(("body",), f"at most {MAX_BATCH} records per batch (got {len(rows)})", "batch.too_large")]
@@ -177,13 +218,18 @@ class Store:
             coerce_record(obj, r, self.types, creating=True, loc=("body", i), by_key=self._inputs[obj.name])
             for i, r in enumerate(rows)
         ]
+        for i, r in enumerate(rows):
+            if isinstance(r, Mapping):
+                guard.check_locked(obj, r, access, ("body", i))
         problems = [p for c in coerced for p in c.problems]
         problems += [p for i, c in enumerate(coerced) for p in self._coerce_children(obj, c, ("body", i))]
         if problems:
             raise InputInvalid(problems[:100])
         try:
             with self.db.write() as conn:
-                return self._insert(conn, obj, coerced, actor, utcnow())
+                ids = self._insert(conn, obj, coerced, actor, utcnow(), access=access)
+                guard.in_scope(self, conn, obj, ids, READ, access, any("owner_id" in c.values for c in coerced))
+                return ids
         except IntegrityError as exc:
             raise _conflict(exc) from None
 
@@ -230,6 +276,7 @@ class Store:
         actor: int | None,
         now: datetime,
         written: list[dict[str, Any]] | None = None,
+        access: Access | None = None,
     ) -> list[int]:
         table = self.tables[obj.name]
         rows = []
@@ -239,7 +286,7 @@ class Store:
                 row["owner_id"] = actor
             rows.append(row)
         locs = [("body", i) if len(rows) > 1 else ("body",) for i in range(len(rows))]
-        integrity.check_references(self, conn, obj, rows, locs)
+        integrity.check_references(self, conn, obj, rows, locs, access)
         integrity.check_unique(self, conn, obj, rows, None)
         self._number(conn, obj, rows, now)
         self._compute(conn, obj, rows, [None] * len(rows), locs)
@@ -252,7 +299,7 @@ class Store:
         history.write(conn, self.history_table, history.record_created(obj.name, ids, actor, now))
         for c, record_id in zip(items, ids, strict=True):
             for fname, lines in c.children.items():
-                self._replace_children(conn, obj, fname, record_id, lines, actor, now, creating=True)
+                self._replace_children(conn, obj, fname, record_id, lines, actor, now, creating=True, access=access)
         self._settle(conn, obj, ids, {}, actor, now, record_history=False)
         if written is not None:
             written.extend(rows)
@@ -360,32 +407,47 @@ class Store:
         *,
         version: int | None = None,
         actor: int | None = None,
+        access: Access | None = None,
     ) -> dict[str, Any]:
-        """Change some fields. A stale `version` raises Conflict carrying the current record."""
+        """Change some fields. A stale `version` raises Conflict carrying the current record.
+
+        With `access`: a record the user cannot read is NotFound, one they can read but not
+        change is Forbidden, locked fields are a 422, and the result must stay in their scope."""
         obj = self.object(object_name)
+        require(access, obj.name, UPDATE)
+        guard.check_locked(obj, data, access, ("body",))
+        actor = access.actor_id if access is not None else actor
         coerced = self._coerce(obj, data, creating=False)
         expected = version if version is not None else coerced.version
         try:
             with self.db.write() as conn:
+                guard.reach(self, conn, obj, record_id, UPDATE, access)
                 current = self._fetch(conn, obj, record_id, lock=True)
                 if expected is not None and current["version"] != expected:
                     raise Conflict(
                         f"{obj.name} {record_id} was changed (version {current['version']}, you sent {expected})",
                         code="record.stale",
-                        current=current,
+                        current=guard.mask(obj, current, access),
                     )
-                record = self._apply_update(conn, obj, current, coerced, actor)
+                record = self._apply_update(conn, obj, current, coerced, actor, access)
+                guard.in_scope(self, conn, obj, [record_id], UPDATE, access, "owner_id" in coerced.values)
         except IntegrityError as exc:
             raise _conflict(exc) from None
         self._notify("update", obj, record)
-        return record
+        return guard.mask(obj, record, access)
 
     def _apply_update(
-        self, conn: Connection, obj: ObjectDef, current: dict[str, Any], coerced: Coerced, actor: int | None
+        self,
+        conn: Connection,
+        obj: ObjectDef,
+        current: dict[str, Any],
+        coerced: Coerced,
+        actor: int | None,
+        access: Access | None = None,
     ) -> dict[str, Any]:
         record_id = int(current["id"])
         changes = {k: v for k, v in coerced.values.items() if current.get(k) != v}
-        integrity.check_references(self, conn, obj, [changes], [("body",)])
+        integrity.check_references(self, conn, obj, [changes], [("body",)], access)
         integrity.check_unique(self, conn, obj, [changes], record_id)
         if not self.logic[obj.name].empty:
             lists = {f.name for f in obj.child_fields}
@@ -397,7 +459,9 @@ class Store:
         now = utcnow()
         lines_changed = False
         for fname, lines in coerced.children.items():
-            lines_changed |= self._replace_children(conn, obj, fname, record_id, lines, actor, now, creating=False)
+            lines_changed |= self._replace_children(
+                conn, obj, fname, record_id, lines, actor, now, creating=False, access=access
+            )
         if not changes and not lines_changed:
             return current
         table = self.tables[obj.name]
@@ -410,7 +474,7 @@ class Store:
             raise Conflict(
                 f"{obj.name} {record_id} was changed meanwhile",
                 code="record.stale",
-                current=self._fetch(conn, obj, record_id),
+                current=guard.mask(obj, self._fetch(conn, obj, record_id), access),
             )
         history.write(
             conn,
@@ -431,6 +495,7 @@ class Store:
         now: datetime,
         *,
         creating: bool,
+        access: Access | None = None,
     ) -> bool:
         """Make the parent's lines equal `lines`: update those with an id, insert new ones, drop the rest."""
         child = self.app.object(str(parent.field(fname).target))
@@ -504,7 +569,7 @@ class Store:
                 changed = True
         if new_rows:
             locs = [("body", fname, int(r["position"])) for r in new_rows]
-            integrity.check_references(self, conn, child, new_rows, locs)
+            integrity.check_references(self, conn, child, new_rows, locs, access)
             self._number(conn, child, new_rows, now)
             self._compute(conn, child, new_rows, [None] * len(new_rows), locs)
             ids = self._insert_rows(conn, table, new_rows)
@@ -515,34 +580,60 @@ class Store:
         return changed
 
     def set_attachment(
-        self, object_name: str, record_id: int, field_name: str, meta: dict[str, Any], *, actor: int | None = None
+        self,
+        object_name: str,
+        record_id: int,
+        field_name: str,
+        meta: dict[str, Any],
+        *,
+        actor: int | None = None,
+        access: Access | None = None,
     ) -> dict[str, Any]:
         """Point an attachment field at stored file metadata (files are saved by engine.store.files)."""
         obj = self.object(object_name)
+        require(access, obj.name, UPDATE)
+        guard.check_locked(obj, {field_name: meta}, access, ("body",))
+        actor = access.actor_id if access is not None else actor
         with self.db.write() as conn:
+            guard.reach(self, conn, obj, record_id, UPDATE, access)
             current = self._fetch(conn, obj, record_id, lock=True)
-            record = self._apply_update(conn, obj, current, Coerced(values={field_name: meta}), actor)
+            record = self._apply_update(conn, obj, current, Coerced(values={field_name: meta}), actor, access)
         self._notify("update", obj, record)
-        return record
+        return guard.mask(obj, record, access)
 
     # -- delete, restore, lists (implemented in their own modules) ----------------------------------
-    def delete(self, object_name: str, record_id: int, *, actor: int | None = None) -> int:
+    def delete(
+        self, object_name: str, record_id: int, *, actor: int | None = None, access: Access | None = None
+    ) -> int:
         """Move a record to the trash (see engine.store.trash); returns the trash entry id."""
+        obj = self.object(object_name)
+        require(access, obj.name, DELETE)
+        actor = access.actor_id if access is not None else actor
         record = self.get(object_name, record_id)
-        trash_id = trash.delete_record(self, object_name, record_id, actor=actor)
-        self._notify("delete", self.object(object_name), record)
+        trash_id = trash.delete_record(self, object_name, record_id, actor=actor, access=access)
+        self._notify("delete", obj, record)
         return trash_id
 
-    def restore(self, object_name: str, record_id: int, *, actor: int | None = None) -> dict[str, Any]:
-        record = trash.restore_record(self, object_name, record_id, actor=actor)
-        self._notify("restore", self.object(object_name), record)
-        return record
+    def restore(
+        self, object_name: str, record_id: int, *, actor: int | None = None, access: Access | None = None
+    ) -> dict[str, Any]:
+        """Put a trashed record back; a user needs delete rights on it (restoring undoes a delete)."""
+        obj = self.object(object_name)
+        require(access, obj.name, DELETE)
+        actor = access.actor_id if access is not None else actor
+        record = trash.restore_record(self, object_name, record_id, actor=actor, access=access)
+        self._notify("restore", obj, record)
+        return guard.mask(obj, record, access)
 
-    def find(self, object_name: str, q: query.ListQuery, *, scope: Any = None) -> query.Page:
-        return query.list_records(self, object_name, q, scope=scope)
+    def find(
+        self, object_name: str, q: query.ListQuery, *, scope: Any = None, access: Access | None = None
+    ) -> query.Page:
+        return query.list_records(self, object_name, q, scope=scope, access=access)
 
-    def aggregate(self, object_name: str, q: query.AggregateQuery, *, scope: Any = None) -> list[dict[str, Any]]:
-        return query.aggregate(self, object_name, q, scope=scope)
+    def aggregate(
+        self, object_name: str, q: query.AggregateQuery, *, scope: Any = None, access: Access | None = None
+    ) -> list[dict[str, Any]]:
+        return query.aggregate(self, object_name, q, scope=scope, access=access)
 
     def _notify(self, action: str, obj: ObjectDef, record: Mapping[str, Any]) -> None:
         for hook in self.after_commit:

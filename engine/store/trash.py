@@ -13,8 +13,9 @@ from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from engine.blueprint.model import FieldDef, ObjectDef
-from engine.errors import Conflict, NotFound
-from engine.store import history
+from engine.errors import Conflict, Forbidden, NotFound
+from engine.store import guard, history
+from engine.store.access import DELETE, READ, Access
 
 if TYPE_CHECKING:
     from engine.store.records import Store
@@ -27,14 +28,19 @@ def referrers(store: Store, obj: ObjectDef) -> list[tuple[ObjectDef, FieldDef]]:
     return [(o, f) for o in store.app.objects for f in o.stored_fields if f.type == "lookup" and f.target == obj.name]
 
 
-def delete_record(store: Store, object_name: str, record_id: int, *, actor: int | None = None) -> int:
-    """Move a record (and what cascades from it) to the trash; returns the trash entry id."""
+def delete_record(
+    store: Store, object_name: str, record_id: int, *, actor: int | None = None, access: Access | None = None
+) -> int:
+    """Move a record (and what cascades from it) to the trash; returns the trash entry id.
+
+    With `access`, the record must be in the user's delete scope (checked in the transaction)."""
     obj = store.object(object_name)
     from engine.store.records import utcnow
 
     now = utcnow()
     try:
         with store.db.write() as conn:
+            guard.reach(store, conn, obj, record_id, DELETE, access)
             entry = _snapshot(store, conn, obj, record_id, set())
             trash_id = int(
                 conn.execute(
@@ -126,8 +132,13 @@ def _remove(store: Store, conn: Connection, entry: dict[str, Any], actor: int | 
     )
 
 
-def restore_record(store: Store, object_name: str, record_id: int, *, actor: int | None = None) -> dict[str, Any]:
-    """Put the most recently trashed copy of a record back, with its lines and cascaded records."""
+def restore_record(
+    store: Store, object_name: str, record_id: int, *, actor: int | None = None, access: Access | None = None
+) -> dict[str, Any]:
+    """Put the most recently trashed copy of a record back, with its lines and cascaded records.
+
+    With `access`, the restored record must be in the user's delete scope, else nothing changes
+    and the entry is "not in the trash" (a user cannot probe other users' deletions)."""
     obj = store.object(object_name)
     from engine.store.records import utcnow
 
@@ -144,6 +155,10 @@ def restore_record(store: Store, object_name: str, record_id: int, *, actor: int
             if row is None:
                 raise NotFound(f"{obj.name} {record_id} is not in the trash", code="trash.not_found")
             _put_back(store, conn, row.data, actor, now)
+            try:  # raising here rolls the put-back back
+                guard.reach(store, conn, obj, record_id, DELETE, access)
+            except (NotFound, Forbidden):
+                raise NotFound(f"{obj.name} {record_id} is not in the trash", code="trash.not_found") from None
             _settle_parent(store, conn, obj, row.data["record"], actor, now)
             conn.execute(delete(trash).where(trash.c.id == row.id))
             record = store._fetch(conn, obj, record_id)
@@ -200,11 +215,18 @@ def _put_back(store: Store, conn: Connection, entry: dict[str, Any], actor: int 
     )
 
 
-def list_trash(store: Store, object_name: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+def list_trash(
+    store: Store, object_name: str | None = None, limit: int = 100, *, access: Access | None = None
+) -> list[dict[str, Any]]:
+    """The newest trash entries. A user sees only what they deleted themselves, of objects they
+    may delete; the system (access=None) sees everything."""
     trash = store.trash_table
     stmt = select(trash.c.id, trash.c.object, trash.c.record_id, trash.c.deleted_by, trash.c.deleted_at)
     if object_name:
         stmt = stmt.where(trash.c.object == object_name)
+    if access is not None:
+        allowed = [o.name for o in store.app.objects if access.may(o.name, DELETE) and access.may(o.name, READ)]
+        stmt = stmt.where(trash.c.deleted_by == access.actor_id, trash.c.object.in_(allowed))
     with store.db.read() as conn:
         rows = conn.execute(stmt.order_by(trash.c.id.desc()).limit(limit)).mappings()
         return [dict(r) for r in rows]

@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Depends, Path, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
@@ -16,9 +16,12 @@ from engine.store.query import AggregateQuery, Condition, ListQuery
 from engine.store.records import Store
 from engine.web.bodies import MAX_BATCH_BODY, MAX_FILE_BODY, read_json, read_limited
 from engine.web.envelope import JSONBody, error_response, ok
+from engine.web.identity import Identity, require_identity
 
 T = TypeVar("T")
 RecordId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+#: Every API route needs a user (token or session); their `access` goes to every store call.
+Who = Annotated[Identity, Depends(require_identity)]
 LIST_PARAMS = frozenset({"sort", "limit", "cursor", "fields", "with_total", "filter"})
 AGGREGATE_PARAMS = frozenset({"group_by", "metrics", "filter"})
 
@@ -86,23 +89,26 @@ def api_router(store: Store) -> APIRouter:
         return ok(codec.to_json(name, record), status=status, headers={"ETag": f'"{record["version"]}"'})
 
     @router.get("")
-    async def index() -> Response:
+    async def index(who: Who) -> Response:
         return ok(
             [
                 {"name": o.name, "label": o.label.as_dict(), "plural": o.plural.as_dict(), "url": f"/api/v1/{o.name}"}
                 for o in store.app.objects
+                if who.access.may(o.name, "read")
             ]
         )
 
     @router.get("/trash")
-    async def trash(request: Request) -> Response:
+    async def trash(request: Request, who: Who) -> Response:
         from engine.store.trash import list_trash
 
-        items = await run_in_threadpool(list_trash, store, request.query_params.get("object"))
+        items = await run_in_threadpool(
+            partial(list_trash, access=who.access), store, request.query_params.get("object")
+        )
         return ok([codec.to_json_plain(i) for i in items])
 
     @router.get("/{object_name}")
-    async def list_(object_name: str, request: Request) -> Response:
+    async def list_(object_name: str, request: Request, who: Who) -> Response:
         q = ListQuery(
             conditions=conditions_from(request.query_params.multi_items(), LIST_PARAMS),
             sort=_csv(request, "sort") or [],
@@ -112,49 +118,50 @@ def api_router(store: Store) -> APIRouter:
             total=_flag(request, "with_total"),
             filter=request.query_params.get("filter"),
         )
-        page = await local(store.find, object_name, q)
+        page = await local(partial(store.find, access=who.access), object_name, q)
         extra: dict[str, Any] = {"next_cursor": page.next_cursor}
         if page.total is not None:
             extra["total"] = page.total
         return ok([codec.to_json(object_name, r) for r in page.records], **extra)
 
     @router.get("/{object_name}/aggregate")
-    async def aggregate(object_name: str, request: Request) -> Response:
+    async def aggregate(object_name: str, request: Request, who: Who) -> Response:
         q = AggregateQuery(
             group_by=_csv(request, "group_by") or [],
             metrics=_csv(request, "metrics") or ["count"],
             filter=request.query_params.get("filter"),
             conditions=conditions_from(request.query_params.multi_items(), AGGREGATE_PARAMS),
         )
-        rows = await run_in_threadpool(store.aggregate, object_name, q)
+        rows = await run_in_threadpool(partial(store.aggregate, access=who.access), object_name, q)
         return ok([codec.to_json(object_name, r) for r in rows])
 
     @router.post("/{object_name}")
-    async def create(object_name: str, request: Request) -> Response:
+    async def create(object_name: str, request: Request, who: Who) -> Response:
         store.object(object_name)
         data = await read_json(request)
-        record = await write(store.create, object_name, data)
+        record = await write(partial(store.create, access=who.access), object_name, data)
         return one(object_name, record, 201)
 
     @router.post("/{object_name}/bulk")
-    async def bulk(object_name: str, request: Request) -> Response:
+    async def bulk(object_name: str, request: Request, who: Who) -> Response:
         store.object(object_name)
         rows = await read_json(request, MAX_BATCH_BODY)
         if not isinstance(rows, list):
             raise InputInvalid([FieldProblem(("body",), "expected a JSON array of records", "type.list")])
-        ids = await run_in_threadpool(store.create_many, object_name, rows)
+        ids = await run_in_threadpool(partial(store.create_many, access=who.access), object_name, rows)
         return ok(None, status=201, ids=ids, count=len(ids))
 
     @router.get("/{object_name}/{record_id}")
-    async def get(object_name: str, record_id: RecordId) -> Response:
-        return one(object_name, await local(store.get, object_name, record_id))
+    async def get(object_name: str, record_id: RecordId, who: Who) -> Response:
+        return one(object_name, await local(partial(store.get, access=who.access), object_name, record_id))
 
     @router.patch("/{object_name}/{record_id}")
-    async def patch(object_name: str, record_id: RecordId, request: Request) -> Response:
+    async def patch(object_name: str, record_id: RecordId, request: Request, who: Who) -> Response:
         store.object(object_name)
         data = await read_json(request)
         try:
-            record = await write(partial(store.update, version=_if_match(request)), object_name, record_id, data)
+            update = partial(store.update, version=_if_match(request), access=who.access)
+            record = await write(update, object_name, record_id, data)
         except Conflict as exc:
             if exc.current is None:
                 raise
@@ -162,30 +169,33 @@ def api_router(store: Store) -> APIRouter:
         return one(object_name, record)
 
     @router.delete("/{object_name}/{record_id}")
-    async def delete(object_name: str, record_id: RecordId) -> Response:
-        trash_id = await write(store.delete, object_name, record_id)
+    async def delete(object_name: str, record_id: RecordId, who: Who) -> Response:
+        trash_id = await write(partial(store.delete, access=who.access), object_name, record_id)
         return ok(None, trash_id=trash_id)
 
     @router.post("/{object_name}/{record_id}/restore")
-    async def restore(object_name: str, record_id: RecordId) -> Response:
-        return one(object_name, await write(store.restore, object_name, record_id))
+    async def restore(object_name: str, record_id: RecordId, who: Who) -> Response:
+        return one(object_name, await write(partial(store.restore, access=who.access), object_name, record_id))
 
     @router.get("/{object_name}/{record_id}/history")
-    async def history(object_name: str, record_id: RecordId) -> Response:
-        return ok(await run_in_threadpool(store.history, object_name, record_id))
+    async def history(object_name: str, record_id: RecordId, who: Who) -> Response:
+        return ok(await run_in_threadpool(partial(store.history, access=who.access), object_name, record_id))
 
     @router.put("/{object_name}/{record_id}/files/{field}")
-    async def upload(object_name: str, record_id: RecordId, field: str, request: Request) -> Response:
+    async def upload(object_name: str, record_id: RecordId, field: str, request: Request, who: Who) -> Response:
         store.object(object_name)
         body = await read_limited(request, MAX_FILE_BODY)
         content_type = request.headers.get("content-type", "application/octet-stream").split(";")[0].strip()
         name = request.query_params.get("name") or "file"
-        record = await run_in_threadpool(store_file, store, object_name, record_id, field, body, content_type, name)
+        save = partial(store_file, access=who.access)
+        record = await run_in_threadpool(save, store, object_name, record_id, field, body, content_type, name)
         return one(object_name, record)
 
     @router.get("/{object_name}/{record_id}/files/{field}")
-    async def download(object_name: str, record_id: RecordId, field: str) -> Response:
-        meta, data = await run_in_threadpool(read_file, store, object_name, record_id, field)
+    async def download(object_name: str, record_id: RecordId, field: str, who: Who) -> Response:
+        meta, data = await run_in_threadpool(
+            partial(read_file, access=who.access), store, object_name, record_id, field
+        )
         disposition = f"attachment; filename*=UTF-8''{_quote(meta['name'])}"
         return Response(
             data,

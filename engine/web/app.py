@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.responses import HTMLResponse, Response
 
+from engine.auth.directory import AuthDb
 from engine.store.records import Store
 from engine.web.api import api_router
 from engine.web.envelope import install_error_handlers
@@ -17,8 +18,10 @@ from engine.web.openapi import openapi_document
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 
 
-def create_app(store: Store) -> FastAPI:
-    """A web app serving `store`; nothing global, so tests can build as many as they like."""
+def create_app(store: Store, *, auth: AuthDb | None = None) -> FastAPI:
+    """A web app serving `store`; nothing global, so tests can build as many as they like.
+
+    `auth` holds the password hashing and clock for users and sessions (defaults on `store.db`)."""
     web = FastAPI(
         title=f"{store.app.label.en} — Loomwork",
         version=store.app.version,
@@ -27,6 +30,7 @@ def create_app(store: Store) -> FastAPI:
         redoc_url=None,
     )
     web.state.store = store
+    web.state.auth = auth or AuthDb(store.db)
     install_error_handlers(web)
     web.include_router(api_router(store))
     document = openapi_document(store.app, store.types, version=store.app.version)

@@ -12,10 +12,26 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from engine.errors import Conflict, FieldProblem, InputInvalid, LoomworkError, NotFound, PayloadTooLarge
+from engine.errors import (
+    Conflict,
+    FieldProblem,
+    Forbidden,
+    InputInvalid,
+    LoomworkError,
+    NotAuthenticated,
+    NotFound,
+    PayloadTooLarge,
+)
 
 log = logging.getLogger("loomwork.web")
-STATUS = {InputInvalid: 422, NotFound: 404, Conflict: 409, PayloadTooLarge: 413}
+STATUS = {
+    InputInvalid: 422,
+    NotAuthenticated: 401,
+    Forbidden: 403,
+    NotFound: 404,
+    Conflict: 409,
+    PayloadTooLarge: 413,
+}
 
 
 class JSONBody(Response):
@@ -48,7 +64,10 @@ def error_response(exc: LoomworkError, extra: dict[str, Any] | None = None) -> J
     status = next((s for cls, s in STATUS.items() if isinstance(exc, cls)), 400)
     if isinstance(exc, InputInvalid):
         return failure(status, list(exc.problems))
-    return failure(status, [FieldProblem((), exc.message, exc.code)], **(extra or {}))
+    response = failure(status, [FieldProblem((), exc.message, exc.code)], **(extra or {}))
+    if isinstance(exc, NotAuthenticated):
+        response.headers["WWW-Authenticate"] = 'Bearer realm="loomwork"'
+    return response
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -98,8 +98,15 @@ def test_defaults_no_action_and_own_scope_or_all_without_owner(tmp_path: Path) -
     assert role.permission("nothing") is None
 
 
-def test_no_roles_section_means_no_roles(tmp_path: Path) -> None:
-    assert load_text(tmp_path, BASE).roles == ()
+def test_without_roles_the_app_still_has_its_administrator(tmp_path: Path) -> None:
+    roles = load_text(tmp_path, BASE).roles
+    assert [(r.name, r.admin, r.objects) for r in roles] == [("admin", True, ())]
+
+
+def test_a_declared_admin_role_is_always_an_administrator(tmp_path: Path) -> None:
+    app = load_text(tmp_path, BASE + "roles:\n  admin:\n    label: {en: Boss}\n")
+    assert app.role("admin").admin and app.role("admin").label.en == "Boss"
+    assert [r.name for r in app.roles] == ["admin"]
 
 
 def test_admin_with_objects_is_accepted(tmp_path: Path) -> None:

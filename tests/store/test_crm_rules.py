@@ -12,17 +12,15 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from engine.store.records import Store
-from tests.helpers import make_store
+from tests.helpers import api_client, make_store
 
 CRM = Path(__file__).resolve().parents[2] / "blueprints" / "crm"
 
 
 @pytest.fixture
 def crm(db_url: str) -> Iterator[tuple[TestClient, Store]]:
-    from engine.web.app import create_app
-
     store = make_store(db_url, CRM)
-    with TestClient(create_app(store), raise_server_exceptions=False) as client:
+    with api_client(store) as client:
         yield client, store
     store.db.dispose()
 

@@ -9,17 +9,15 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.helpers import make_store
+from tests.helpers import api_client, make_store
 
 PDF = b"%PDF-1.4\n%test\n"
 
 
 @pytest.fixture
 def client(db_url: str, tmp_path: Path) -> Iterator[TestClient]:
-    from engine.web.app import create_app
-
     store = make_store(db_url, files_dir=tmp_path / "files")
-    with TestClient(create_app(store), raise_server_exceptions=False) as c:
+    with api_client(store) as c:
         yield c
     store.db.dispose()
 

@@ -8,15 +8,13 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.helpers import make_store
+from tests.helpers import api_client, make_store
 
 
 @pytest.fixture
 def client(db_url: str) -> Iterator[TestClient]:
-    from engine.web.app import create_app
-
     store = make_store(db_url)
-    with TestClient(create_app(store), raise_server_exceptions=False) as c:
+    with api_client(store) as c:
         c.post("/api/v1/deal", json={"name": "keep", "amount": "10.00", "stage": "won"})
         yield c
     store.db.dispose()

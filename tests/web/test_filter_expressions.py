@@ -19,7 +19,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from engine.store.records import Store
-from tests.helpers import make_store
+from tests.helpers import api_client, make_store
 
 CRM = Path(__file__).resolve().parents[2] / "blueprints" / "crm"
 STAGES = ["initial_contact", "needs_confirmed", "proposal", "negotiation", "won", "lost"]
@@ -124,11 +124,9 @@ def _module_tmp(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def seeded(db_url: str) -> Iterator[tuple[TestClient, Store, list[Opp]]]:
-    from engine.web.app import create_app
-
     store = make_store(db_url, CRM)
     opps = _seed(store)
-    with TestClient(create_app(store), raise_server_exceptions=False) as client:
+    with api_client(store) as client:
         yield client, store, opps
     store.db.dispose()
 

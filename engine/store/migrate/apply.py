@@ -6,7 +6,7 @@ migration's connection (a table rebuild must not fire ON DELETE actions) and che
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from alembic.migration import MigrationContext
@@ -46,8 +46,17 @@ def refusal(plan: MigrationPlan, *, allow_destructive: bool) -> MigrationRefused
     return None
 
 
-def apply_plan(db: Database, plan: MigrationPlan, *, allow_destructive: bool = False) -> None:
-    """Run the plan and record the blueprint; raises `MigrationRefused` (nothing changed) when it may not."""
+def apply_plan(
+    db: Database,
+    plan: MigrationPlan,
+    *,
+    allow_destructive: bool = False,
+    on_recorded: Callable[[Connection], None] | None = None,
+) -> None:
+    """Run the plan and record the blueprint; raises `MigrationRefused` (nothing changed) when it may not.
+
+    `on_recorded` runs in the migration's transaction right after a new blueprint row is stored
+    (not when nothing changed); the CLI writes its audit row there."""
     refused = refusal(plan, allow_destructive=allow_destructive)
     if refused is not None:
         raise refused
@@ -61,6 +70,8 @@ def apply_plan(db: Database, plan: MigrationPlan, *, allow_destructive: bool = F
             run_ops(writer, plan.ops, lambda op: None)
             if plan.steps or plan.document_changed or plan.base_id is None:
                 record_blueprint(conn, plan.new, plan.ops)
+                if on_recorded is not None:
+                    on_recorded(conn)
             if db.is_sqlite:
                 _check_foreign_keys(conn)
     except ConversionFailed as exc:

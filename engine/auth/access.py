@@ -1,0 +1,96 @@
+"""The store's `Access` for one user, answered by the one policy function (`engine.auth.policy.decide`).
+
+Build one per request (`access_for`); decisions and row filters are computed once per
+(object, action) and kept for the request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from typing import Any
+
+from sqlalchemy import ColumnElement, Table
+
+from engine.auth.directory import AuthDb
+from engine.auth.policy import Decision, Subject, decide
+from engine.auth.teams import teams_below
+from engine.auth.users import User
+from engine.store.access import CREATE, READ, UPDATE
+from engine.store.computed import TableScope
+from engine.store.records import Store
+
+
+def subject_for(auth: AuthDb, user: User) -> Subject:
+    """The policy's view of `user`: their role, their team plus every team they manage (and below)."""
+    import sqlalchemy as sa
+
+    teams = auth.tables.team
+    with auth.db.read() as conn:
+        rows = conn.execute(sa.select(teams.c.id, teams.c.parent_id, teams.c.manager_id)).all()
+    parents = {int(r.id): None if r.parent_id is None else int(r.parent_id) for r in rows}
+    team_ids: set[int] = set()
+    if user.team_id is not None:
+        team_ids.add(user.team_id)
+    for r in rows:
+        if r.manager_id is not None and int(r.manager_id) == user.id:
+            team_ids |= teams_below(parents, int(r.id))
+    attributes = {"email": user.email, "locale": user.locale, "region": user.region, "team": user.team_id}
+    return Subject(
+        user.id,
+        frozenset({user.role}) if user.role else frozenset(),
+        frozenset(team_ids),
+        attributes,
+    )
+
+
+class PolicyAccess:
+    """`engine.store.access.Access` for one subject on one store."""
+
+    def __init__(self, store: Store, subject: Subject) -> None:
+        self.store = store
+        self.subject = subject
+        self._decisions: dict[tuple[str, str], Decision] = {}
+        self._rows: dict[tuple[str, str, int], ColumnElement[bool] | None] = {}
+
+    @property
+    def actor_id(self) -> int | None:
+        return self.subject.id
+
+    @property
+    def key(self) -> Hashable:
+        return self.subject.roles
+
+    def decision(self, object_name: str, action: str) -> Decision:
+        found = self._decisions.get((object_name, action))
+        if found is None:
+            found = decide(self.store.app, self.subject, object_name, action, types=self.store.types)
+            self._decisions[(object_name, action)] = found
+        return found
+
+    def may(self, object_name: str, action: str) -> bool:
+        return self.decision(object_name, action).allowed
+
+    def rows(self, object_name: str, action: str, table: Table) -> ColumnElement[bool] | None:
+        key = (object_name, action, id(table))
+        if key not in self._rows:
+            self._rows[key] = self.decision(object_name, action).row_filter(table, self._scope)
+        return self._rows[key]
+
+    def hidden(self, object_name: str) -> frozenset[str]:
+        return self.decision(object_name, READ).hidden
+
+    def locked(self, object_name: str) -> frozenset[str]:
+        out: frozenset[str] = frozenset()
+        for action in (READ, CREATE, UPDATE):
+            d = self.decision(object_name, action)
+            if d.allowed:
+                out |= d.hidden | d.read_only
+        return out
+
+    def _scope(self, obj: Any, table: Any) -> TableScope:
+        return TableScope(self.store, obj, table)
+
+
+def access_for(store: Store, auth: AuthDb, user: User) -> PolicyAccess:
+    """The access of an authenticated, active user."""
+    return PolicyAccess(store, subject_for(auth, user))
