@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 from benchmarks.blueprint_gen import write_big_blueprint
 from benchmarks.generate import CrmScale, ObjectSpec, batched, records, specs_from_blueprint
 from benchmarks.httpclient import Client
-from benchmarks.server import Server, loomwork_cmd, migrate
+from benchmarks.server import Server, admin_headers, loomwork_cmd, migrate
 from benchmarks.stats import summarize_ms
 from benchmarks.workload_bench import bulk_load, load_workload_module
 
@@ -78,11 +78,12 @@ def run_scale(
 ) -> dict[str, Any]:
     db = f"sqlite:///{tmp / 'scale.db'}"
     migrate(blueprint, db)
+    ours_headers = {**headers, **admin_headers(db)}
     out: dict[str, Any] = {"scale": scale, "blueprint": str(blueprint), "data": "crm" if crm else "workload"}
     server = Server.loomwork(blueprint, db, log=tmp / "scale-server.log", workers=workers)
     try:
-        server.wait_ready("/api/v1/opportunity?limit=1", headers=headers)
-        client = Client(server.port, headers=headers)
+        server.wait_ready("/api/v1/opportunity?limit=1", headers=ours_headers)
+        client = Client(server.port, headers=ours_headers)
         log(f"scale: loading {scale:,} opportunities ({out['data']} data, bulk endpoint)")
         if crm:
             specs = specs_from_blueprint(blueprint)

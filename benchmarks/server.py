@@ -179,3 +179,21 @@ def process_tree(root: int) -> list[int]:
         out.append(pid)
         todo.extend(children.get(pid, []))
     return out
+
+
+def admin_headers(db_url: str) -> dict[str, str]:
+    """An administrator and an API token in a freshly migrated benchmark database: every API
+    request needs one (issue 4), so the figures include authentication and the policy."""
+    from engine.auth.directory import AuthDb
+    from engine.auth.tokens import Tokens
+    from engine.auth.users import Users
+    from engine.store.database import Database
+
+    db = Database(db_url)
+    try:
+        auth = AuthDb(db)
+        user = Users(auth).create_user("bench@loomwork.test", "Benchmark", "admin")
+        _, secret = Tokens(auth).create_token(user.id, "benchmark")
+    finally:
+        db.dispose()
+    return {"Authorization": f"Bearer {secret}"}

@@ -3,18 +3,27 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import orjson
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import StaticPool
 
 from engine.expr import register_sqlite_functions
 
 DEFAULT_URL = "sqlite:///loomwork.db"
+#: SQLite calls the time-limit check every this many virtual machine instructions.
+_PROGRESS_STEPS = 20_000
+
+
+class ReadTooSlow(Exception):
+    """A read under `Database.time_limit` ran past its limit and was interrupted (nothing changed)."""
 
 
 def database_url(explicit: str | None = None) -> str:
@@ -56,6 +65,7 @@ class Database:
         if self.dialect == "sqlite":
             _configure_sqlite(self.engine)
         self._writer = self.engine.execution_options(lw_immediate=True)
+        self._deadline: ContextVar[float | None] = ContextVar(f"lw_read_deadline_{id(self)}", default=None)
 
     @property
     def is_sqlite(self) -> bool:
@@ -69,8 +79,31 @@ class Database:
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
+        deadline = self._deadline.get()
         with self.engine.connect() as conn:
-            yield conn
+            if deadline is None or not self.is_sqlite:
+                yield conn
+                return
+            raw: Any = conn.connection.dbapi_connection
+            raw.set_progress_handler(lambda: time.monotonic() > deadline, _PROGRESS_STEPS)
+            try:
+                yield conn
+            except OperationalError as exc:
+                if "interrupted" in str(exc.orig):
+                    raise ReadTooSlow() from None
+                raise
+            finally:
+                raw.set_progress_handler(None, 0)
+
+    @contextmanager
+    def time_limit(self, seconds: float) -> Iterator[None]:
+        """SQLite reads in this block raise `ReadTooSlow` after `seconds` (the caller then moves
+        the work off the event loop); other databases and writes are not limited."""
+        token = self._deadline.set(time.monotonic() + seconds)
+        try:
+            yield
+        finally:
+            self._deadline.reset(token)
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from engine.errors import Conflict, FieldProblem, InputInvalid
+from engine.store.database import ReadTooSlow
 from engine.store.files import read_file, store_file
 from engine.store.query import AggregateQuery, Condition, ListQuery
 from engine.store.records import Store
@@ -22,6 +23,8 @@ T = TypeVar("T")
 RecordId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 #: Every API route needs a user (token or session); their `access` goes to every store call.
 Who = Annotated[Identity, Depends(require_identity)]
+#: How long a read may run on the event loop before it moves to a worker thread (seconds).
+INLINE_READ_LIMIT = 0.02
 LIST_PARAMS = frozenset({"sort", "limit", "cursor", "fields", "with_total", "filter"})
 AGGREGATE_PARAMS = frozenset({"group_by", "metrics", "filter"})
 
@@ -81,9 +84,18 @@ def api_router(store: Store) -> APIRouter:
             return func(*args)
         return await run_in_threadpool(func, *args)
 
-    # Pages (at most 1,000 rows, keyset-paged) and single records read from the embedded SQLite
-    # file in about a millisecond: inline is faster than a hand-off to a thread under concurrency.
-    local = write
+    async def local(func: Callable[..., T], *args: Any) -> T:
+        # Pages (at most 1,000 rows, keyset-paged) and single records read from the embedded SQLite
+        # file in about a millisecond: inline is faster than a hand-off to a thread under concurrency.
+        # A read that cannot use an index could scan for long and stall every other request, so
+        # inline reads get a time limit; past it the read starts again on a worker thread.
+        if not store.db.is_sqlite:
+            return await run_in_threadpool(func, *args)
+        try:
+            with store.db.time_limit(INLINE_READ_LIMIT):
+                return func(*args)
+        except ReadTooSlow:
+            return await run_in_threadpool(func, *args)
 
     def one(name: str, record: dict[str, Any], status: int = 200) -> JSONBody:
         return ok(codec.to_json(name, record), status=status, headers={"ETag": f'"{record["version"]}"'})
