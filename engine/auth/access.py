@@ -27,19 +27,26 @@ def subject_for(auth: AuthDb, user: User) -> Subject:
     teams = auth.tables.team
     with auth.db.read() as conn:
         rows = conn.execute(sa.select(teams.c.id, teams.c.parent_id, teams.c.manager_id)).all()
-    parents = {int(r.id): None if r.parent_id is None else int(r.parent_id) for r in rows}
-    team_ids: set[int] = set()
-    if user.team_id is not None:
-        team_ids.add(user.team_id)
-    for r in rows:
-        if r.manager_id is not None and int(r.manager_id) == user.id:
-            team_ids |= teams_below(parents, int(r.id))
+        parents = {int(r.id): None if r.parent_id is None else int(r.parent_id) for r in rows}
+        team_ids: set[int] = set()
+        if user.team_id is not None:
+            team_ids.add(user.team_id)
+        for r in rows:
+            if r.manager_id is not None and int(r.manager_id) == user.id:
+                team_ids |= teams_below(parents, int(r.id))
+        members = auth.tables.user
+        member_ids = (
+            {int(i) for i in conn.execute(sa.select(members.c.id).where(members.c.team_id.in_(team_ids))).scalars()}
+            if team_ids
+            else set()
+        )
     attributes = {"email": user.email, "locale": user.locale, "region": user.region, "team": user.team_id}
     return Subject(
         user.id,
         frozenset({user.role}) if user.role else frozenset(),
         frozenset(team_ids),
         attributes,
+        member_ids=frozenset(member_ids),
     )
 
 
@@ -51,6 +58,7 @@ class PolicyAccess:
         self.subject = subject
         self._decisions: dict[tuple[str, str], Decision] = {}
         self._rows: dict[tuple[str, str, int], ColumnElement[bool] | None] = {}
+        self._shares: dict[str, bool] = {}
 
     @property
     def actor_id(self) -> int | None:
@@ -73,8 +81,28 @@ class PolicyAccess:
     def rows(self, object_name: str, action: str, table: Table) -> ColumnElement[bool] | None:
         key = (object_name, action, id(table))
         if key not in self._rows:
-            self._rows[key] = self.decision(object_name, action).row_filter(table, self._scope)
+            decision = self.decision(object_name, action)
+            shares = action in (READ, UPDATE) and self._has_shares(
+                decision.parent.object if decision.parent else object_name
+            )
+            self._rows[key] = decision.row_filter(table, self._scope, shares=shares)
         return self._rows[key]
+
+    def _has_shares(self, object_name: str) -> bool:
+        """Whether any record of the object is shared with the user or their teams (one indexed probe)."""
+        found = self._shares.get(object_name)
+        if found is None:
+            import sqlalchemy as sa
+
+            t = self.store.metadata.tables["lw_share"]
+            who = t.c.user_id == self.subject.id
+            if self.subject.team_ids:
+                who = sa.or_(who, t.c.team_id.in_(sorted(self.subject.team_ids)))
+            probe = sa.select(t.c.id).where(t.c.object == object_name, who).limit(1)
+            with self.store.db.read() as conn:
+                found = conn.execute(probe).first() is not None
+            self._shares[object_name] = found
+        return found
 
     def hidden(self, object_name: str) -> frozenset[str]:
         return self.decision(object_name, READ).hidden

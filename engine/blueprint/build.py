@@ -223,7 +223,9 @@ class AppBuilder:
         elif title not in field_names:
             title = next((f.name for f in fields if f.type in ("text", "autonumber")), "id")
         indexes = tuple(
-            self._index(path, i, ix, fields) for i, ix in enumerate(_list(raw.get("indexes"))) if isinstance(ix, dict)
+            self._index(path, i, ix, fields, owned=bool(raw.get("owned", parent is None)))
+            for i, ix in enumerate(_list(raw.get("indexes")))
+            if isinstance(ix, dict)
         )
         layouts = tuple(
             self._layout((*path, "layouts", lname), lname, lraw, field_names)
@@ -410,12 +412,17 @@ class AppBuilder:
         return tuple(out)
 
     # -- indexes, layouts, references --------------------------------------------------------
-    def _index(self, opath: Path_, i: int, raw: Mapping[str, Any], fields: list[FieldDef]) -> IndexDef:
+    def _index(
+        self, opath: Path_, i: int, raw: Mapping[str, Any], fields: list[FieldDef], *, owned: bool
+    ) -> IndexDef:
         by_name = {f.name: f for f in fields}
         names = [n for n in _list(raw.get("fields")) if isinstance(n, str)]
+        system = {"created_at", "updated_at", *(("owner_id",) if owned else ())}
         for j, n in enumerate(names):
             f = by_name.get(n)
             where = (*opath, "indexes", i, "fields", j)
+            if f is None and n in system:
+                continue
             if f is None:
                 self.fail(
                     where,

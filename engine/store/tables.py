@@ -20,7 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.types import TypeEngine
 
-from engine.blueprint.model import App, FieldDef, ObjectDef
+from engine.blueprint.model import SYSTEM_COLUMNS, App, FieldDef, ObjectDef
 from engine.types.registry import TypeRegistry
 from engine.types.sqltypes import UTCDateTime
 
@@ -214,7 +214,7 @@ def object_indexes(obj: ObjectDef) -> list[tuple[str, tuple[str, ...], bool]]:
         elif f.indexed or f.type in ("lookup", "user"):
             add((f.column,), False)
     for ix in obj.indexes:
-        cols = tuple(obj.field(n).column or n for n in ix.fields)
+        cols = tuple(n if n in SYSTEM_COLUMNS else obj.field(n).column or n for n in ix.fields)
         add(cols, ix.unique, ix.name)
     return list(out.values())
 

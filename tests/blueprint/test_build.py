@@ -158,3 +158,36 @@ def test_a_stored_document_is_checked_too() -> None:
         )
     assert [p.code for p in info.value.problems] == ["name.reserved"]
     assert info.value.problems[0].file == "<stored>"
+
+
+SYSTEM_INDEXES = """
+app: {name: s, label: S, version: 1}
+objects:
+  deal:
+    fields:
+      stage: {type: select, options: [open, won]}
+    indexes:
+      - {fields: [owner_id, stage]}
+      - {fields: [updated_at]}
+  note:
+    owned: false
+    fields:
+      body: {type: text}
+    indexes:
+      - {fields: [owner_id]}
+"""
+
+
+def test_indexes_may_list_system_columns_and_owner_only_on_owned_objects(tmp_path: Path) -> None:
+    from engine.store.tables import object_indexes
+
+    path = tmp_path / "s.yaml"
+    path.write_text(SYSTEM_INDEXES, encoding="utf-8")
+    with pytest.raises(BlueprintInvalid) as caught:
+        load_blueprint(path, TypeRegistry.with_builtins())
+    assert [p.code for p in caught.value.problems] == ["index.unknown_field"]
+    assert caught.value.problems[0].path == "objects.note.indexes[0].fields[0]"
+    path.write_text(SYSTEM_INDEXES.replace("[owner_id]}", "[body]}"), encoding="utf-8")
+    deal = load_blueprint(path, TypeRegistry.with_builtins()).object("deal")
+    columns = {cols for _, cols, _ in object_indexes(deal)}
+    assert {("owner_id", "stage"), ("updated_at",), ("owner_id",)} <= columns
