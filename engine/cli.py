@@ -169,7 +169,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print("demo logins (e-mail / password / role):")
     for login in fixture_logins(app, blueprint / "demo"):
         print(f"  {login.email} / {login.password} / {login.role or '-'}")
-    print("note: sign-in and role permissions are not enforced by the server yet; the API is open on this host")
+    print("sign in at /login with one of these; API clients need a token: loomwork token create --user EMAIL")
     sys.stdout.flush()
     if args.no_serve:
         return 0

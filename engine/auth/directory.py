@@ -31,13 +31,14 @@ class AuthTables:
     token: Table
     audit: Table
     login_attempt: Table
+    session: Table
 
     @classmethod
     def build(cls) -> AuthTables:
         metadata = MetaData()
         system_tables(metadata)
         t = metadata.tables
-        return cls(t["lw_user"], t["lw_team"], t["lw_token"], t["lw_audit"], t["lw_login_attempt"])
+        return cls(t["lw_user"], t["lw_team"], t["lw_token"], t["lw_audit"], t["lw_login_attempt"], t["lw_session"])
 
 
 @dataclass(frozen=True)

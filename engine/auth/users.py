@@ -129,6 +129,7 @@ class Users:
         """An admin's password reset (policy checked, argon2id hash stored)."""
         password_hash = self.auth.hashing.hash(password)
         self._change(email, {"password_hash": password_hash}, audit.PASSWORD_RESET, {}, actor_id)
+        self._end_sessions(email)
 
     def set_role(self, email: str, role: str, *, actor_id: int | None = None) -> None:
         role_id = check_role(role)
@@ -141,6 +142,14 @@ class Users:
     def deactivate(self, email: str, *, actor_id: int | None = None) -> None:
         """The user can no longer log in nor use tokens; records they own stay theirs."""
         self._change(email, {"active": False}, audit.USER_DEACTIVATED, {}, actor_id)
+        self._end_sessions(email)
+
+    def _end_sessions(self, email: str) -> None:
+        """A password reset or a deactivation signs the user out everywhere."""
+        t = self.auth.tables.session
+        with self.auth.db.write() as conn:
+            user = user_by_email(self.auth, conn, email)
+            conn.execute(sa.delete(t).where(t.c.user_id == user.id))
 
     def _change(
         self, email: str, values: dict[str, Any], kind: str, detail: dict[str, Any], actor_id: int | None

@@ -412,9 +412,7 @@ class AppBuilder:
         return tuple(out)
 
     # -- indexes, layouts, references --------------------------------------------------------
-    def _index(
-        self, opath: Path_, i: int, raw: Mapping[str, Any], fields: list[FieldDef], *, owned: bool
-    ) -> IndexDef:
+    def _index(self, opath: Path_, i: int, raw: Mapping[str, Any], fields: list[FieldDef], *, owned: bool) -> IndexDef:
         by_name = {f.name: f for f in fields}
         names = [n for n in _list(raw.get("fields")) if isinstance(n, str)]
         system = {"created_at", "updated_at", *(("owner_id",) if owned else ())}

@@ -28,6 +28,7 @@ from engine.types.sqltypes import UTCDateTime
 ID_TYPE: TypeEngine[int] = BigInteger().with_variant(Integer(), "sqlite")
 USER_TABLE = "lw_user"
 TEAM_TABLE = "lw_team"
+SESSION_TABLE = "lw_session"
 _ON_DELETE = {"restrict": "RESTRICT", "set_null": "SET NULL", "cascade": "CASCADE"}
 MAX_IDENTIFIER = 63
 
@@ -149,6 +150,18 @@ def system_tables(metadata: MetaData) -> None:
         Column("at", UTCDateTime, nullable=False),
         Index("ix_lw_login_attempt_key_at", "key", "at"),
         sqlite_autoincrement=True,
+    )
+    Table(
+        SESSION_TABLE,
+        metadata,
+        Column("id", String(64), primary_key=True),  # sha256 hex of the cookie secret (never the secret)
+        Column("user_id", BigInteger, ForeignKey(f"{USER_TABLE}.id", ondelete="CASCADE"), nullable=False),
+        Column("csrf", String(64), nullable=False),
+        Column("created_at", UTCDateTime, nullable=False),
+        Column("last_seen_at", UTCDateTime, nullable=False),
+        Column("expires_at", UTCDateTime, nullable=False),  # the absolute end; idle time is checked too
+        Column("ip", String(64)),
+        Index("ix_lw_session_user", "user_id"),
     )
     share_table(metadata)
 

@@ -1,21 +1,18 @@
-"""The FastAPI application for one app: JSON API, OpenAPI and a small home page."""
+"""The FastAPI application for one app: JSON API, OpenAPI, sign-in pages and the home page."""
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
-from starlette.responses import HTMLResponse, Response
 
 from engine.auth.directory import AuthDb
 from engine.store.records import Store
 from engine.web.api import api_router
 from engine.web.envelope import install_error_handlers
 from engine.web.openapi import openapi_document
-
-TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
+from engine.web.pages import pages_router
 
 
 def create_app(store: Store, *, auth: AuthDb | None = None) -> FastAPI:
@@ -33,6 +30,7 @@ def create_app(store: Store, *, auth: AuthDb | None = None) -> FastAPI:
     web.state.auth = auth or AuthDb(store.db)
     install_error_handlers(web)
     web.include_router(api_router(store))
+    web.include_router(pages_router(store))  # /, /login, /logout
     document = openapi_document(store.app, store.types, version=store.app.version)
 
     @web.get("/openapi.json", include_in_schema=False)
@@ -42,14 +40,6 @@ def create_app(store: Store, *, auth: AuthDb | None = None) -> FastAPI:
     @web.get("/healthz", include_in_schema=False)
     async def health() -> dict[str, Any]:
         return {"ok": True}
-
-    @web.get("/", include_in_schema=False)
-    async def home() -> Response:
-        from jinja2 import Environment, FileSystemLoader, select_autoescape
-
-        env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(default=True))
-        html = env.get_template("home.html").render(app=store.app, locale=store.app.default_locale)
-        return HTMLResponse(html)
 
     return web
 

@@ -8,10 +8,8 @@ resolved by `engine.web.sessions`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from fastapi import Request
-from starlette.concurrency import run_in_threadpool
 
 from engine.auth.access import PolicyAccess, access_for
 from engine.auth.directory import AuthDb
@@ -19,7 +17,7 @@ from engine.auth.tokens import Tokens
 from engine.auth.users import User
 from engine.errors import NotAuthenticated
 from engine.store.records import Store
-from engine.web.sessions import session_identity
+from engine.web.sessions import blocking, session_identity
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -57,15 +55,19 @@ async def identify(request: Request) -> Identity | None:
     identity: Identity | None = None
     secret = bearer(request)
     if secret is not None:
-        user = await _blocking(store, Tokens(auth).authenticate, secret, ip=client_ip(request))
-        if user is None:
-            raise NotAuthenticated("the API token is unknown, revoked or expired", code="auth.bad_token")
-        access = await _blocking(store, access_for, store, auth, user)
-        identity = Identity(user, access, "token")
+        identity = await blocking(auth, _token_identity, store, auth, secret, client_ip(request))
     else:
         identity = await session_identity(request, store, auth)
     request.state.identity = identity
     return identity
+
+
+def _token_identity(store: Store, auth: AuthDb, secret: str, ip: str | None) -> Identity:
+    """The user of an API token and their access, in one go (one hand-off to a thread on PostgreSQL)."""
+    user = Tokens(auth).authenticate(secret, ip=ip)
+    if user is None:
+        raise NotAuthenticated("the API token is unknown, revoked or expired", code="auth.bad_token")
+    return Identity(user, access_for(store, auth, user), "token")
 
 
 async def require_identity(request: Request) -> Identity:
@@ -74,10 +76,3 @@ async def require_identity(request: Request) -> Identity:
     if identity is None:
         raise NotAuthenticated("sign in, or send an API token: Authorization: Bearer lw_...")
     return identity
-
-
-async def _blocking(store: Store, func: Any, *args: Any, **kwargs: Any) -> Any:
-    # Single indexed reads: inline on the embedded SQLite file, on a worker thread for PostgreSQL.
-    if store.db.is_sqlite:
-        return func(*args, **kwargs)
-    return await run_in_threadpool(func, *args, **kwargs)

@@ -113,6 +113,7 @@ def test_fresh_database_gets_system_and_object_tables(db: Database) -> None:
         "lw_token",
         "lw_audit",
         "lw_login_attempt",
+        "lw_session",
         "lw_share",
     )
     assert [op.obj.name for op in plan.ops if isinstance(op, CreateObject)] == [

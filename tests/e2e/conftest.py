@@ -1,0 +1,136 @@
+"""A real server and a real Chromium for the browser tests.
+
+The server is uvicorn in a background thread on a free loopback port, serving the CRM blueprint
+(blueprints/crm) on a freshly migrated temporary SQLite database with the demo fixtures loaded.
+The browser is Debian's Chromium (/usr/bin/chromium) driven by Playwright; `playwright install`
+is never used. Without Chromium or Playwright the suite is skipped, except under CI=true, where
+that is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+CHROMIUM = os.environ.get("LOOMWORK_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+IN_CI = os.environ.get("CI", "").lower() == "true"
+CRM = Path(__file__).resolve().parents[2] / "blueprints" / "crm"
+DEMO_PASSWORD = "demo-password"
+XSS_EMAIL = "xss@demo.loomwork.dev"
+XSS_NAME = "<script>alert(1)</script>"
+
+
+def _missing() -> str | None:
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "playwright is not installed (pip install -e '.[dev]')"
+    if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)) and shutil.which(CHROMIUM) is None:
+        return f"{CHROMIUM} is missing (apt-get install chromium)"
+    return None
+
+
+@dataclass(frozen=True)
+class LiveServer:
+    url: str
+    db_url: str
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """`loomwork demo` in miniature: migrate blueprints/crm, load its demo data, serve it."""
+    import uvicorn
+
+    from engine.auth.directory import AuthDb
+    from engine.auth.passwords import PasswordHashing
+    from engine.auth.users import Users
+    from engine.blueprint.load import load_blueprint
+    from engine.store.database import Database
+    from engine.store.fixtures import load_fixtures
+    from engine.store.migrate import apply_plan, plan_migration
+    from engine.store.records import Store
+    from engine.types.registry import TypeRegistry
+    from engine.web.app import create_app
+
+    folder = tmp_path_factory.mktemp("e2e")
+    db_url = f"sqlite:///{folder / 'demo.db'}"
+    hashing = PasswordHashing(time_cost=1, memory_cost=8, parallelism=1)  # behaviour, not cost
+    types = TypeRegistry.with_builtins()
+    app = load_blueprint(CRM, types)
+    db = Database(db_url)
+    apply_plan(db, plan_migration(db, app, types))
+    store = Store(app, types, db, files_dir=folder / "files")
+    load_fixtures(store, CRM / "demo", hash_password=hashing.hash)
+    auth = AuthDb(db, hashing=hashing)
+    Users(auth).create_user(XSS_EMAIL, XSS_NAME, "sales_rep", password=DEMO_PASSWORD)
+
+    port = _free_port()
+    config = uvicorn.Config(create_app(store, auth=auth), host="127.0.0.1", port=port, log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="e2e-uvicorn", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            pytest.fail("the test server did not start")
+        time.sleep(0.05)
+    try:
+        yield LiveServer(f"http://127.0.0.1:{port}", db_url)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        db.dispose()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    problem = _missing()
+    if problem is not None:
+        if IN_CI:
+            pytest.fail(f"the browser tests must run under CI=true: {problem}")
+        pytest.skip(problem)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture
+def page(browser: Any, live_server: LiveServer) -> Iterator[Any]:
+    """A fresh browser context (no cookies) per test, with a short default timeout."""
+    context = browser.new_context(base_url=live_server.url)
+    context.set_default_timeout(10_000)
+    tab = context.new_page()
+    try:
+        yield tab
+    finally:
+        context.close()
