@@ -23,6 +23,8 @@ PASSWORD_RESET = "password_reset"
 TEAM_CREATED = "team_created"
 TEAM_CHANGED = "team_changed"
 BLUEPRINT_APPLIED = "blueprint_applied"
+RECORD_SHARED = "record_shared"
+RECORD_UNSHARED = "record_unshared"
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, and_, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from engine.blueprint.model import FieldDef, ObjectDef
@@ -218,15 +218,19 @@ def _put_back(store: Store, conn: Connection, entry: dict[str, Any], actor: int 
 def list_trash(
     store: Store, object_name: str | None = None, limit: int = 100, *, access: Access | None = None
 ) -> list[dict[str, Any]]:
-    """The newest trash entries. A user sees only what they deleted themselves, of objects they
-    may delete; the system (access=None) sees everything."""
+    """The newest trash entries: of objects the user may delete, all of them where their scope is
+    every record (an administrator), else what they deleted themselves; the system sees everything."""
     trash = store.trash_table
     stmt = select(trash.c.id, trash.c.object, trash.c.record_id, trash.c.deleted_by, trash.c.deleted_at)
     if object_name:
         stmt = stmt.where(trash.c.object == object_name)
     if access is not None:
-        allowed = [o.name for o in store.app.objects if access.may(o.name, DELETE) and access.may(o.name, READ)]
-        stmt = stmt.where(trash.c.deleted_by == access.actor_id, trash.c.object.in_(allowed))
+        allowed = [o for o in store.app.objects if access.may(o.name, DELETE) and access.may(o.name, READ)]
+        every = [o.name for o in allowed if access.rows(o.name, DELETE, store.tables[o.name]) is None]
+        own = [o.name for o in allowed if o.name not in every]
+        stmt = stmt.where(
+            or_(trash.c.object.in_(every), and_(trash.c.object.in_(own), trash.c.deleted_by == access.actor_id))
+        )
     with store.db.read() as conn:
         rows = conn.execute(stmt.order_by(trash.c.id.desc()).limit(limit)).mappings()
         return [dict(r) for r in rows]

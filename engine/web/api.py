@@ -10,6 +10,8 @@ from fastapi import APIRouter, Depends, Path, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from engine.auth.directory import AuthDb
+from engine.auth.shares import Shares
 from engine.errors import Conflict, FieldProblem, InputInvalid
 from engine.store.database import ReadTooSlow
 from engine.store.files import read_file, store_file
@@ -192,6 +194,24 @@ def api_router(store: Store) -> APIRouter:
     @router.get("/{object_name}/{record_id}/history")
     async def history(object_name: str, record_id: RecordId, who: Who) -> Response:
         return ok(await run_in_threadpool(partial(store.history, access=who.access), object_name, record_id))
+
+    shares = Shares(store, AuthDb(store.db))
+
+    @router.get("/{object_name}/{record_id}/shares")
+    async def list_shares(object_name: str, record_id: RecordId, who: Who) -> Response:
+        found = await run_in_threadpool(shares.list_shares, object_name, record_id, who.access)
+        return ok([s.as_dict() for s in found])
+
+    @router.post("/{object_name}/{record_id}/shares")
+    async def share(object_name: str, record_id: RecordId, request: Request, who: Who) -> Response:
+        body = await read_json(request)
+        made = await run_in_threadpool(shares.share, object_name, record_id, body, who.access)
+        return ok(made.as_dict(), status=201)
+
+    @router.delete("/{object_name}/{record_id}/shares/{share_id}")
+    async def unshare(object_name: str, record_id: RecordId, share_id: RecordId, who: Who) -> Response:
+        await run_in_threadpool(shares.unshare, object_name, record_id, share_id, who.access)
+        return ok(None)
 
     @router.put("/{object_name}/{record_id}/files/{field}")
     async def upload(object_name: str, record_id: RecordId, field: str, request: Request, who: Who) -> Response:
