@@ -5,7 +5,9 @@
 1. the shared workload (../shared/bench/WORKLOAD.md, figures a-f) at N rows, beside the peer's figures;
 2. scale figures at --scale opportunities: list page p95, create throughput vs a bare
    FastAPI + SQLAlchemy Core endpoint on the same table, server RSS;
-3. `loomwork check` wall clock on a generated 200-object blueprint.
+3. `loomwork check` wall clock on a generated 200-object blueprint;
+4. only with `--only policy`: the permission policy's cost at --scale opportunities (a rep's and a
+   manager's lists vs the admin's same query, in process; benchmarks/bench_policy.py).
 
 Every server runs as a subprocess on a free 127.0.0.1 port against a fresh SQLite database in a
 temporary folder. Results that disagree with the workload's ground truth abort the run.
@@ -30,7 +32,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from benchmarks.scale_bench import run_scale, time_check  # noqa: E402
-from benchmarks.server import Server, migrate  # noqa: E402
+from benchmarks.server import Server, admin_headers, migrate  # noqa: E402
 from benchmarks.workload_bench import compare_with_peer, load_workload_module, run_workload  # noqa: E402
 
 WORKLOAD_BLUEPRINT = REPO / "benchmarks" / "blueprints" / "workload.yaml"
@@ -60,7 +62,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--batch", type=int, default=10_000, help="records per bulk request (max 10,000)")
     p.add_argument("--header", action="append", default=[], help="extra request header 'Name: value'")
     p.add_argument(
-        "--only", choices=["workload", "scale", "check"], action="append", help="run only these parts (repeatable)"
+        "--only",
+        choices=["workload", "scale", "check", "policy"],
+        action="append",
+        help="run only these parts (repeatable; policy runs only when named)",
     )
     p.add_argument("--keep", action="store_true", help="keep the temporary folder (databases, server logs)")
     args = p.parse_args(argv)
@@ -77,6 +82,7 @@ def workload_part(tmp: Path, args: argparse.Namespace, headers: dict[str, str], 
     wl = load_workload_module(args.workload)
     db = f"sqlite:///{tmp / 'workload.db'}"
     migrate(WORKLOAD_BLUEPRINT, db)
+    headers = {**headers, **admin_headers(db)}
     server = Server.loomwork(WORKLOAD_BLUEPRINT, db, log=tmp / "workload-server.log", workers=args.workers)
     try:
         server.wait_ready("/api/v1/opportunity?limit=1", headers=headers)
@@ -110,6 +116,11 @@ def print_summary(results: dict[str, Any]) -> None:
             f"  ratio {s['create_ratio']} (target >= 0.5)  {'PASS' if ratio_ok else 'FAIL'}"
         )
         log(f"  server RSS          {s['rss']['total_mb']:>10} MB")
+    pol = results.get("policy")
+    if pol:
+        worst = max(r for q in pol["queries"].values() for k, r in q["ratios"].items() if not k.startswith("system"))
+        verdict = "PASS" if pol["pass"] else "FAIL"
+        log(f"  policy: worst rep/manager vs admin ratio {worst} (target <= {pol['target_ratio']})  {verdict}")
     c = results.get("check")
     if c:
         ok = c["median_s"] < TARGETS["check_s"]
@@ -148,6 +159,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         if "check" in parts:
             results["check"] = time_check(tmp)
+        if "policy" in parts:
+            from benchmarks.bench_policy import main as bench_policy
+
+            results["policy"] = bench_policy(["--rows", str(args.scale)])
     finally:
         results["wall_s"] = round(time.perf_counter() - t0, 1)
         args.out.parent.mkdir(parents=True, exist_ok=True)
