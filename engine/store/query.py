@@ -26,7 +26,7 @@ from engine.errors import FieldProblem, InputInvalid
 from engine.store.access import READ, Access, require
 
 if TYPE_CHECKING:
-    from sqlalchemy import Column, Table
+    from sqlalchemy import Column, Connection, Table
 
     from engine.store.records import Store
 
@@ -238,13 +238,8 @@ def list_records(
     after = _decode_cursor(r, q.cursor, keys)
     if r.problems:
         raise InputInvalid(r.problems)
-    stmt: Select[Any] = select(*columns).where(*conditions)
-    if after is not None:
-        stmt = stmt.where(_after(keys, after))
-    order = [(k.desc() if desc else k.asc()).nulls_last() for k, desc, _ in keys]
-    stmt = stmt.order_by(*order).limit(q.limit + 1)
     with store.db.read() as conn:
-        rows = [dict(m) for m in conn.execute(stmt).mappings()]
+        rows = _page(conn, columns, conditions, keys, after, q.limit + 1)
         total = None
         if q.total:
             total = int(conn.execute(select(func.count()).select_from(r.table).where(*conditions)).scalar_one())
@@ -264,6 +259,44 @@ def _scopes(
     out = [] if scope is None else [scope]
     rows = None if access is None else access.rows(obj.name, READ, store.tables[obj.name])
     return out if rows is None else [*out, rows]
+
+
+def _page(
+    conn: Connection,
+    columns: list[Any],
+    conditions: list[ColumnElement[bool]],
+    keys: list[tuple[Column[Any], bool, str]],
+    after: list[Any] | None,
+    limit: int,
+) -> list[dict[str, Any]]:
+    """Up to `limit` rows after the cursor, in keyset order with empty values last.
+
+    PostgreSQL reads a B-tree backwards as `DESC NULLS FIRST`, so `ORDER BY x DESC NULLS LAST` would
+    sort every matching row. A descending list on a nullable first key is read in two parts there:
+    the values (`x IS NOT NULL ORDER BY x DESC`: an index read backwards, stopping at `limit`), then,
+    if the page is not full, the empty ones."""
+    first, desc, _ = keys[0]
+    if not (desc and first.nullable and conn.dialect.name == "postgresql"):
+        stmt: Select[Any] = select(*columns).where(*conditions)
+        if after is not None:
+            stmt = stmt.where(_after(keys, after))
+        order = [(k.desc() if d else k.asc()).nulls_last() for k, d, _ in keys]
+        return [dict(m) for m in conn.execute(stmt.order_by(*order).limit(limit)).mappings()]
+    rest = [(k.desc() if d else k.asc()).nulls_last() for k, d, _ in keys[1:]]
+    rows: list[dict[str, Any]] = []
+    rest_after = after[1:] if after is not None and after[0] is None else None
+    if after is None or after[0] is not None:
+        values = select(*columns).where(*conditions, first.is_not(None))
+        if after is not None:
+            values = values.where(_after(keys, after))
+        rows = [dict(m) for m in conn.execute(values.order_by(first.desc(), *rest).limit(limit)).mappings()]
+        if len(rows) >= limit:
+            return rows
+    empties = select(*columns).where(*conditions, first.is_(None))
+    if rest_after is not None:
+        empties = empties.where(_after(keys[1:], rest_after))
+    rows += [dict(m) for m in conn.execute(empties.order_by(*rest).limit(limit - len(rows))).mappings()]
+    return rows
 
 
 def _is_number(store: Store, f: FieldDef) -> bool:

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -298,3 +299,44 @@ def test_bulk_create_is_all_or_nothing(store: Store) -> None:
     assert len(ids) == 50 and ids == sorted(ids)
     numbers = [store.get("company", i)["number"] for i in (ids[0], ids[-1])]
     assert numbers[0].endswith("0001") and numbers[1].endswith("0050")
+
+
+@pytest.mark.parametrize("sort", [["-revenue"], ["-employees", "-revenue"], ["-employees", "name"], ["revenue"]])
+def test_keyset_pages_put_empty_values_last_in_both_directions(store: Store, sort: list[str]) -> None:
+    # On PostgreSQL a descending nullable first key is read in two parts (values, then empties):
+    # every page size must give the same order as one sort in Python.
+    rows = [
+        {
+            "name": f"c{i:02d}",
+            "revenue": None if i % 4 == 0 else str((i * 37) % 11 * 100),
+            "employees": None if i % 3 == 0 else i % 5,
+        }
+        for i in range(26)
+    ]
+    store.create_many("company", rows)
+
+    def key(r: dict[str, Any]) -> tuple[Any, ...]:
+        out: list[Any] = []
+        for item in sort:
+            name, desc = item.lstrip("-"), item.startswith("-")
+            value = r[name]
+            if name == "revenue" and value is not None:
+                value = int(value)
+            empty = value is None
+            if isinstance(value, str):
+                out += [empty, value]
+            else:
+                out += [empty, 0 if empty else (-value if desc else value)]
+        return (*out, int(r["name"][1:]))
+
+    expected = [r["name"] for r in sorted(rows, key=key)]
+    for limit in (1, 3, 5, 26, 100):
+        seen: list[str] = []
+        cursor = None
+        while True:
+            page = store.find("company", ListQuery(sort=sort, limit=limit, cursor=cursor))
+            seen += [r["name"] for r in page.records]
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+        assert seen == expected, (sort, limit)
