@@ -5,7 +5,7 @@ HTTP status codes are chosen only in `engine.web`; here errors say *what* went w
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,9 +34,15 @@ class FieldProblem:
     loc: tuple[str | int, ...]
     msg: str
     code: str
+    #: The message in other languages, by locale (`{"zh": ...}`), when the blueprint gives them
+    #: (rule messages); the web layer picks the reader's language.
+    translations: Mapping[str, str] | None = field(default=None, compare=False)
 
-    def as_dict(self) -> dict[str, Any]:
-        return {"loc": list(self.loc), "msg": self.msg, "code": self.code}
+    def as_dict(self, locale: str | None = None) -> dict[str, Any]:
+        msg = self.msg
+        if locale and self.translations and self.translations.get(locale):
+            msg = self.translations[locale]
+        return {"loc": list(self.loc), "msg": msg, "code": self.code}
 
 
 class LoomworkError(Exception):

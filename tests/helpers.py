@@ -24,7 +24,7 @@ def make_store(url: str, blueprint: Path = EVERYTHING, files_dir: Path | None = 
     return store
 
 
-def api_client(store: Store, role: str = "admin", email: str = "admin@example.com") -> TestClient:
+def api_client(store: Store, role: str = "admin", email: str = "admin@example.com", locale: str = "en") -> TestClient:
     """A TestClient for the store's API, signed in (Bearer token) as a new user with `role`."""
     from engine.auth.directory import AuthDb
     from engine.auth.passwords import PasswordHashing
@@ -33,7 +33,7 @@ def api_client(store: Store, role: str = "admin", email: str = "admin@example.co
     from engine.web.app import create_app
 
     auth = AuthDb(store.db, hashing=PasswordHashing(time_cost=1, memory_cost=8, parallelism=1))
-    user = Users(auth).create_user(email, email.split("@")[0], role)
+    user = Users(auth).create_user(email, email.split("@")[0], role, locale=locale)
     _, secret = Tokens(auth).create_token(user.id)
     return TestClient(
         create_app(store, auth=auth),

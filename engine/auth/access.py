@@ -82,9 +82,10 @@ class PolicyAccess:
         key = (object_name, action, id(table))
         if key not in self._rows:
             decision = self.decision(object_name, action)
-            shares = action in (READ, UPDATE) and self._has_shares(
-                decision.parent.object if decision.parent else object_name
-            )
+            # Shares widen a restricted read or update scope only: probe for them only then.
+            restricted = decision.allowed and not decision.unrestricted and action in (READ, UPDATE)
+            root = decision.parent.object if decision.parent else object_name
+            shares = restricted and self._has_shares(root)
             self._rows[key] = decision.row_filter(table, self._scope, shares=shares)
         return self._rows[key]
 

@@ -237,7 +237,7 @@ def broken_rules(
             continue
         if compiled.run(RowView(loader, obj, values, previous)) is True:
             where = (*loc, rule.field) if rule.field else loc
-            problems.append(FieldProblem(where, rule.message.en, f"rule.{rule.name}"))
+            problems.append(FieldProblem(where, rule.message.en, f"rule.{rule.name}", rule.message.as_dict()))
     return problems
 
 

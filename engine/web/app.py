@@ -11,14 +11,16 @@ from engine.auth.directory import AuthDb
 from engine.store.records import Store
 from engine.web.api import api_router
 from engine.web.envelope import install_error_handlers
+from engine.web.identity import TokenCache
 from engine.web.openapi import openapi_document
 from engine.web.pages import pages_router
 
 
-def create_app(store: Store, *, auth: AuthDb | None = None) -> FastAPI:
+def create_app(store: Store, *, auth: AuthDb | None = None, token_ttl: float = 5.0) -> FastAPI:
     """A web app serving `store`; nothing global, so tests can build as many as they like.
 
-    `auth` holds the password hashing and clock for users and sessions (defaults on `store.db`)."""
+    `auth` holds the password hashing and clock for users and sessions (defaults on `store.db`);
+    API tokens are re-checked against the database every `token_ttl` seconds (0: every request)."""
     web = FastAPI(
         title=f"{store.app.label.en} — Loomwork",
         version=store.app.version,
@@ -28,6 +30,7 @@ def create_app(store: Store, *, auth: AuthDb | None = None) -> FastAPI:
     )
     web.state.store = store
     web.state.auth = auth or AuthDb(store.db)
+    web.state.tokens = TokenCache(ttl=token_ttl)
     install_error_handlers(web)
     web.include_router(api_router(store))
     web.include_router(pages_router(store))  # /, /login, /logout

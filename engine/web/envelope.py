@@ -56,14 +56,25 @@ def ok(data: Any = None, *, status: int = 200, headers: dict[str, str] | None = 
     return JSONBody(body, status_code=status, headers=headers)
 
 
-def failure(status: int, problems: list[FieldProblem], **extra: Any) -> JSONBody:
-    return JSONBody({"ok": False, "errors": [p.as_dict() for p in problems], **extra}, status_code=status)
+def failure(status: int, problems: list[FieldProblem], *, locale: str | None = None, **extra: Any) -> JSONBody:
+    return JSONBody({"ok": False, "errors": [p.as_dict(locale) for p in problems], **extra}, status_code=status)
 
 
-def error_response(exc: LoomworkError, extra: dict[str, Any] | None = None) -> JSONBody:
+def reader_locale(request: Request) -> str | None:
+    """The language of messages for this request: the signed-in user's, else `Accept-Language`'s
+    first tag (`zh-CN` -> `zh`); None for the default (English)."""
+    identity = getattr(request.state, "identity", None)
+    user = getattr(identity, "user", None)
+    if user is not None and user.locale:
+        return str(user.locale)
+    first = request.headers.get("accept-language", "").split(",")[0].strip()
+    return first.split("-")[0].split(";")[0].lower() or None
+
+
+def error_response(exc: LoomworkError, extra: dict[str, Any] | None = None, *, locale: str | None = None) -> JSONBody:
     status = next((s for cls, s in STATUS.items() if isinstance(exc, cls)), 400)
     if isinstance(exc, InputInvalid):
-        return failure(status, list(exc.problems))
+        return failure(status, list(exc.problems), locale=locale)
     response = failure(status, [FieldProblem((), exc.message, exc.code)], **(extra or {}))
     if isinstance(exc, NotAuthenticated):
         response.headers["WWW-Authenticate"] = 'Bearer realm="loomwork"'
@@ -75,7 +86,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(LoomworkError)
     async def _engine_error(request: Request, exc: LoomworkError) -> Response:
-        return error_response(exc)
+        return error_response(exc, locale=reader_locale(request))
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:

@@ -7,13 +7,17 @@ resolved by `engine.web.sessions`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
 
 from fastapi import Request
 
-from engine.auth.access import PolicyAccess, access_for
+from engine.auth.access import PolicyAccess, subject_for
 from engine.auth.directory import AuthDb
-from engine.auth.tokens import Tokens
+from engine.auth.policy import Subject
+from engine.auth.tokens import Tokens, token_hash
 from engine.auth.users import User
 from engine.errors import NotAuthenticated
 from engine.store.records import Store
@@ -31,6 +35,36 @@ class Identity:
     via: str
     #: The session's CSRF token (None for API tokens, which need none: browsers never send them).
     csrf: str | None = None
+
+
+@dataclass
+class TokenCache:
+    """API tokens checked in the last `ttl` seconds, with their user and the policy's subject, so a
+    busy integration costs one token lookup every few seconds instead of three queries a request.
+
+    The price: a revoked or expired token, a deactivated user or a changed role or team takes
+    effect up to `ttl` seconds later (docs/permissions.md). `ttl=0` turns the cache off."""
+
+    ttl: float = 5.0
+    size: int = 4096
+    _items: OrderedDict[str, tuple[float, User, Subject]] = field(default_factory=OrderedDict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def get(self, digest: str) -> tuple[User, Subject] | None:
+        with self._lock:
+            found = self._items.get(digest)
+            if found is None or found[0] < time.monotonic():
+                return None
+            return found[1], found[2]
+
+    def put(self, digest: str, user: User, subject: Subject) -> None:
+        if self.ttl <= 0:
+            return
+        with self._lock:
+            self._items[digest] = (time.monotonic() + self.ttl, user, subject)
+            self._items.move_to_end(digest)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
 
 
 def client_ip(request: Request) -> str | None:
@@ -55,19 +89,25 @@ async def identify(request: Request) -> Identity | None:
     identity: Identity | None = None
     secret = bearer(request)
     if secret is not None:
-        identity = await blocking(auth, _token_identity, store, auth, secret, client_ip(request))
+        cache: TokenCache = request.app.state.tokens
+        identity = await blocking(auth, _token_identity, store, auth, cache, secret, client_ip(request))
     else:
         identity = await session_identity(request, store, auth)
     request.state.identity = identity
     return identity
 
 
-def _token_identity(store: Store, auth: AuthDb, secret: str, ip: str | None) -> Identity:
+def _token_identity(store: Store, auth: AuthDb, cache: TokenCache, secret: str, ip: str | None) -> Identity:
     """The user of an API token and their access, in one go (one hand-off to a thread on PostgreSQL)."""
-    user = Tokens(auth).authenticate(secret, ip=ip)
-    if user is None:
-        raise NotAuthenticated("the API token is unknown, revoked or expired", code="auth.bad_token")
-    return Identity(user, access_for(store, auth, user), "token")
+    digest = token_hash(secret)
+    found = cache.get(digest)
+    if found is None:
+        user = Tokens(auth).authenticate(secret, ip=ip)
+        if user is None:
+            raise NotAuthenticated("the API token is unknown, revoked or expired", code="auth.bad_token")
+        found = (user, subject_for(auth, user))
+        cache.put(digest, *found)
+    return Identity(found[0], PolicyAccess(store, found[1]), "token")
 
 
 async def require_identity(request: Request) -> Identity:

@@ -147,6 +147,18 @@ def test_price_below_floor_is_refused_and_nothing_is_stored(
     assert [ln["unit_price"] for ln in after["lines"]] == ["29500.00", "0.01"]
 
 
+def test_rule_messages_come_in_the_user_s_language(crm: tuple[TestClient, Store], base: dict[str, Any]) -> None:
+    _, store = crm
+    rule = next(r for r in store.app.object("quote_line").rules if r.name == "below_floor_price")
+    below = _quote(base, [_line(base["pc"], "1", "29499.99")])
+    with api_client(store, email="zh@example.com", locale="zh") as zh:
+        err = _error(zh.post("/api/v1/quote", json=below))
+        assert (err["code"], err["msg"]) == ("rule.below_floor_price", rule.message.zh)
+        # messages without a translation stay English
+        err = _error(zh.post("/api/v1/quote", json={**below, "lines": "x"}))
+        assert err["code"].startswith("type.") and err["msg"].isascii()
+
+
 def test_lost_needs_a_reason(crm: tuple[TestClient, Store], base: dict[str, Any]) -> None:
     client, store = crm
     body = {"name": "丢单", "account_id": base["account"], "stage": "lost"}
