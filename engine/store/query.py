@@ -57,6 +57,8 @@ class ListQuery:
     fields: list[str] | None = None
     total: bool = False
     filter: str | None = None
+    #: Type-ahead: records whose title field contains this text (case-insensitive).
+    search: str | None = None
 
 
 @dataclass
@@ -232,6 +234,8 @@ def list_records(
     conditions = _conditions(r, q.conditions)
     if q.filter is not None:
         conditions.append(_expression_filter(r, q.filter))
+    if q.search is not None:
+        conditions += _search(r, q.search)
     conditions += _scopes(store, obj, scope, access)
     keys = _sort_keys(r, q.sort)
     columns = _selected(r, q.fields, keys)
@@ -251,6 +255,25 @@ def list_records(
             if q.fields is not None and k not in q.fields and k != "id":
                 row.pop(k, None)
     return Page(rows, cursor, total)
+
+
+MAX_SEARCH = 200
+
+
+def _search(r: _Resolver, text: str) -> list[ColumnElement[bool]]:
+    """`q=`: the title field contains the text (case-insensitive, `%` and `_` literal); for an
+    object titled by its id, the id equals the number."""
+    text = text.strip()
+    if len(text) > MAX_SEARCH:
+        r.fail("q", f"search text longer than {MAX_SEARCH} characters", "query.bad_value")
+        return []
+    if not text:
+        return []
+    title = r.obj.title_field
+    if title == "id":
+        return [r.table.c.id == int(text)] if text.isdigit() and len(text) < 19 else [false()]
+    col = r.column(str(r.obj.field(title).column or title), "q")
+    return [] if col is None else [col.icontains(text, autoescape=True)]
 
 
 def _scopes(

@@ -27,7 +27,7 @@ RecordId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 Who = Annotated[Identity, Depends(require_identity)]
 #: How long a read may run on the event loop before it moves to a worker thread (seconds).
 INLINE_READ_LIMIT = 0.02
-LIST_PARAMS = frozenset({"sort", "limit", "cursor", "fields", "with_total", "filter"})
+LIST_PARAMS = frozenset({"sort", "limit", "cursor", "fields", "with_total", "filter", "q"})
 AGGREGATE_PARAMS = frozenset({"group_by", "metrics", "filter"})
 
 
@@ -131,6 +131,7 @@ def api_router(store: Store) -> APIRouter:
             fields=_csv(request, "fields"),
             total=_flag(request, "with_total"),
             filter=request.query_params.get("filter"),
+            search=request.query_params.get("q"),
         )
         page = await local(partial(store.find, access=who.access), object_name, q)
         extra: dict[str, Any] = {"next_cursor": page.next_cursor}

@@ -105,7 +105,9 @@ def _list_parameters(obj: ObjectDef, types: TypeRegistry) -> list[dict[str, Any]
         {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 25}},
         {"name": "cursor", "in": "query", "schema": {"type": "string"}, "description": "next_cursor of the last page"},
         {"name": "fields", "in": "query", "schema": {"type": "string"}, "description": "comma-separated fields"},
-        {"name": "total", "in": "query", "schema": {"type": "boolean"}, "description": "also count all matches"},
+        {"name": "with_total", "in": "query", "schema": {"type": "boolean"}, "description": "also count all matches"},
+        {"name": "filter", "in": "query", "schema": {"type": "string"}, "description": "a boolean expression"},
+        {"name": "q", "in": "query", "schema": {"type": "string"}, "description": "type-ahead: the title contains"},
     ]
     for f in obj.stored_fields:
         for op in types[f.type].filter_ops:
