@@ -11,13 +11,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, RowMapping, Table, delete, insert, select, text, update
+from sqlalchemy import ColumnElement, Connection, RowMapping, Table, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from engine.blueprint.model import App, ObjectDef
 from engine.errors import Conflict, FieldProblem, InputInvalid, NotFound
 from engine.expr import DEFAULT_LIMITS, builtin_functions, to_sql
-from engine.store import autonumber, bulk, guard, history, integrity, query, trash
+from engine.store import autonumber, bulk, guard, history, integrity, lines, query, trash
 from engine.store.access import CREATE, DELETE, READ, UPDATE, Access, require
 from engine.store.computed import (
     FilterCache,
@@ -298,8 +298,8 @@ class Store:
             row["id"] = record_id
         history.write(conn, self.history_table, history.record_created(obj.name, ids, actor, now))
         for c, record_id in zip(items, ids, strict=True):
-            for fname, lines in c.children.items():
-                self._replace_children(conn, obj, fname, record_id, lines, actor, now, creating=True, access=access)
+            for fname, sent in c.children.items():
+                lines.replace_lines(self, conn, obj, fname, record_id, sent, actor, now, creating=True, access=access)
         self._settle(conn, obj, ids, {}, actor, now, record_history=False)
         if written is not None:
             written.extend(rows)
@@ -458,9 +458,9 @@ class Store:
             hook(self, conn, obj, changes, current)
         now = utcnow()
         lines_changed = False
-        for fname, lines in coerced.children.items():
-            lines_changed |= self._replace_children(
-                conn, obj, fname, record_id, lines, actor, now, creating=False, access=access
+        for fname, sent in coerced.children.items():
+            lines_changed |= lines.replace_lines(
+                self, conn, obj, fname, record_id, sent, actor, now, creating=False, access=access
             )
         if not changes and not lines_changed:
             return current
@@ -483,101 +483,6 @@ class Store:
         )
         self._settle(conn, obj, [record_id], {record_id: current}, actor, now, record_history=True)
         return self._fetch(conn, obj, record_id)
-
-    def _replace_children(
-        self,
-        conn: Connection,
-        parent: ObjectDef,
-        fname: str,
-        parent_id: int,
-        lines: list[dict[str, Any]],
-        actor: int | None,
-        now: datetime,
-        *,
-        creating: bool,
-        access: Access | None = None,
-    ) -> bool:
-        """Make the parent's lines equal `lines`: update those with an id, insert new ones, drop the rest."""
-        child = self.app.object(str(parent.field(fname).target))
-        table = self.tables[child.name]
-        link = table.c[f"{parent.name}_id"]
-        existing = {} if creating else {int(r["id"]): r for r in self._children(conn, parent, child.name, parent_id)}
-        keep = {int(line["id"]) for line in lines if line.get("id") is not None}
-        unknown = keep - set(existing)
-        if unknown:
-            raise InputInvalid(
-                [
-                    FieldProblem(
-                        ("body", fname), f"line {min(unknown)} is not a line of this {parent.name}", "line.unknown"
-                    )
-                ]
-            )
-        changed = False
-        gone = set(existing) - keep
-        if gone:
-            conn.execute(delete(table).where(table.c.id.in_(gone)))
-            history.write(
-                conn,
-                self.history_table,
-                [
-                    {
-                        "object": child.name,
-                        "record_id": i,
-                        "action": "delete",
-                        "field": None,
-                        "old": self.codec.to_json(child.name, existing[i]),
-                        "new": None,
-                        "actor_id": actor,
-                        "at": now,
-                    }
-                    for i in sorted(gone)
-                ],
-            )
-            changed = True
-        new_rows = []
-        for position, line in enumerate(lines):
-            values = {**line, "position": position}
-            if values.get("id") is None:
-                values.pop("id", None)
-                new_rows.append(
-                    {
-                        **values,
-                        link.key: parent_id,
-                        "created_at": now,
-                        "updated_at": now,
-                        "created_by": actor,
-                        "version": 1,
-                    }
-                )
-                continue
-            line_id = int(values.pop("id"))
-            old = existing[line_id]
-            merged = {**old, **values}
-            self._compute(conn, child, [merged], [old], [("body", fname, position)])
-            diff = {k: v for k, v in merged.items() if old.get(k) != v}
-            if diff:
-                conn.execute(
-                    update(table)
-                    .where(table.c.id == line_id)
-                    .values(**diff, updated_at=now, version=table.c.version + 1)
-                )
-                history.write(
-                    conn,
-                    self.history_table,
-                    history.record_changed(self.codec, child.name, line_id, old, diff, actor, now),
-                )
-                changed = True
-        if new_rows:
-            locs = [("body", fname, int(r["position"])) for r in new_rows]
-            integrity.check_references(self, conn, child, new_rows, locs, access)
-            self._number(conn, child, new_rows, now)
-            self._compute(conn, child, new_rows, [None] * len(new_rows), locs)
-            ids = self._insert_rows(conn, table, new_rows)
-            for row, i in zip(new_rows, ids, strict=True):
-                row["id"] = i
-            history.write(conn, self.history_table, history.record_created(child.name, ids, actor, now))
-            changed = True
-        return changed
 
     def set_attachment(
         self,
