@@ -86,8 +86,8 @@ def load(store: Store, rows: int, seed: int = 7) -> dict[str, Any]:
     return {"rows": rows, "seconds": round(secs, 1), "rows_per_s": round(rows / secs)}
 
 
-def plan_of(store: Store, run: Callable[[], Any]) -> list[str]:
-    """SQLite's EXPLAIN QUERY PLAN for the statement `run` really sends (captured on execute)."""
+def captured_sql(store: Store, run: Callable[[], Any]) -> list[tuple[str, Any]]:
+    """The SELECTs on `opportunity` that `run` sends, with their parameters (captured on execute)."""
     from sqlalchemy import event
 
     captured: list[tuple[str, Any]] = []
@@ -101,6 +101,12 @@ def plan_of(store: Store, run: Callable[[], Any]) -> list[str]:
         run()
     finally:
         event.remove(store.db.engine, "before_cursor_execute", grab)
+    return captured
+
+
+def plan_of(store: Store, run: Callable[[], Any]) -> list[str]:
+    """SQLite's EXPLAIN QUERY PLAN for the statement `run` really sends."""
+    captured = captured_sql(store, run)
     if not captured:
         return []
     statement, parameters = captured[0]

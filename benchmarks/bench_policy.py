@@ -42,6 +42,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from benchmarks.bench_filter import captured_sql
 from benchmarks.generate import records, specs_from_blueprint
 from benchmarks.stats import percentile, summarize_ms
 from engine.auth.access import PolicyAccess, subject_for
@@ -246,23 +247,6 @@ def viewer_runs(store: Store, subs: dict[str, list[Any]]) -> dict[str, list[Call
 
 
 # -- measuring -------------------------------------------------------------------------------------
-
-
-def captured_sql(store: Store, run: Callable[[], Any]) -> list[tuple[str, Any]]:
-    from sqlalchemy import event
-
-    captured: list[tuple[str, Any]] = []
-
-    def grab(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
-        if "FROM opportunity" in statement and statement.lstrip().upper().startswith("SELECT"):
-            captured.append((statement, parameters))
-
-    event.listen(store.db.engine, "before_cursor_execute", grab)
-    try:
-        run()
-    finally:
-        event.remove(store.db.engine, "before_cursor_execute", grab)
-    return captured
 
 
 def plan_of(store: Store, run: Callable[[], Any]) -> list[list[str]]:

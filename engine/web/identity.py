@@ -23,8 +23,6 @@ from engine.errors import NotAuthenticated
 from engine.store.records import Store
 from engine.web.sessions import blocking, session_identity
 
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-
 
 @dataclass(frozen=True)
 class Identity:
