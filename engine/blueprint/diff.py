@@ -2,8 +2,9 @@
 
 `diff` is pure: it compares two frozen models and never touches a database. Renames come only
 from `renamed_from`; a name that disappears is a drop and a name that appears is an add.
-The order is the order of application: index drops, field drops, object drops (dependents first),
-renames, object creates (referenced objects first), field adds, field changes, index adds.
+The order is the order of application: index drops, field drops (and owner drops), object drops
+(dependents first), renames, object creates (referenced objects first), owner adds, field adds,
+field changes (type, storage, then foreign key actions), index adds.
 """
 
 from __future__ import annotations
@@ -194,6 +195,42 @@ class AlterField(Op):
 
 
 @dataclass(frozen=True)
+class ChangeOnDelete(Op):
+    """A lookup (or user) field keeps its column but its foreign key gets another ON DELETE action."""
+
+    object: str
+    old: FieldDef
+    new: FieldDef
+
+    def describe(self) -> str:
+        return f"change on_delete of {self.object}.{self.new.name}: {self.old.on_delete} -> {self.new.on_delete}"
+
+
+@dataclass(frozen=True)
+class AddOwner(Op):
+    """An object becomes owned: its table gains `owner_id` (existing records get no owner)."""
+
+    object: str
+
+    def describe(self) -> str:
+        return f"add owner to {self.object} (owner_id; existing records get no owner)"
+
+
+@dataclass(frozen=True)
+class DropOwner(Op):
+    """An object stops being owned: its table loses `owner_id` and who owns each record."""
+
+    object: str
+
+    @property
+    def destructive(self) -> bool:
+        return True
+
+    def describe(self) -> str:
+        return f"drop owner of {self.object} (owner_id) and who owns each record"
+
+
+@dataclass(frozen=True)
 class AddIndex(Op):
     object: str
     name: str
@@ -254,12 +291,12 @@ class _Differ:
         field_ops = [self._fields(self.old[old_name], self.new.object(name)) for name, old_name in self.kept.items()]
         index_drops, index_adds = self._indexes([op for group in field_ops for op in group if isinstance(op, AddField)])
         ops: list[Op] = list(index_drops)
-        ops += [op for group in field_ops for op in group if isinstance(op, DropField)]
+        ops += [op for group in field_ops for op in group if isinstance(op, DropField | DropOwner)]
         ops += [DropObject(o) for o in _dependents_first(gone)]
         ops += [RenameObject(old, new) for new, old in self.kept.items() if old != new]
         ops += [op for group in field_ops for op in group if isinstance(op, RenameField)]
         ops += [CreateObject(o) for o in _referenced_first(created)]
-        for kind in (AddField, ChangeFieldType, AlterField):
+        for kind in (AddOwner, AddField, ChangeFieldType, AlterField, ChangeOnDelete):
             ops += [op for group in field_ops for op in group if isinstance(op, kind)]
         ops += index_adds
         return ops
@@ -279,6 +316,8 @@ class _Differ:
                 ops.append(RenameField(new_obj.name, before, f))
             ops.extend(self._changes(old_obj.name, new_obj.name, before, f))
         ops += [DropField(old_obj.name, f) for name, f in old_fields.items() if name not in matched]
+        if old_obj.owned != new_obj.owned:
+            ops.append(AddOwner(new_obj.name) if new_obj.owned else DropOwner(old_obj.name))
         if old_obj.parent and new_obj.parent and self.kept.get(new_obj.parent) == old_obj.parent != new_obj.parent:
             ops.append(RenameField(new_obj.name, _parent_link(old_obj.parent), _parent_link(new_obj.parent)))
         return ops
@@ -295,11 +334,14 @@ class _Differ:
     def _changes(self, old_name: str, name: str, before: FieldDef, after: FieldDef) -> list[Op]:
         if before.type != after.type:
             return [ChangeFieldType(name, old_name, before, after)]
+        ops: list[Op] = []
         old_len, new_len = self.max_length(before), self.max_length(after)
         op = AlterField(name, old_name, before, after, old_len, new_len)
         if old_len != new_len or op.old_scale != op.new_scale or op.removed_options:
-            return [op]
-        return []
+            ops.append(op)
+        if after.type in ("lookup", "user") and before.on_delete != after.on_delete:
+            ops.append(ChangeOnDelete(name, before, after))
+        return ops
 
     def _indexes(self, added: list[AddField]) -> tuple[list[Op], list[Op]]:
         """Index drops and adds; an index on a re-created column is dropped and added again."""

@@ -398,11 +398,12 @@ def test_failed_migration_leaves_the_database_as_it_was(crm: Database) -> None:
         fields(doc)["industry"] = {"type": "text", "default": "retail"}
         fields(doc)["name"]["max_length"] = 200
         fields(doc)["seats"]["unique"] = True
-        insert(crm, "account", name="Dup", seats=5)  # two accounts with 5 seats: the unique index fails last
 
     app = app_of(change)
     plan = plan_migration(crm, app, TYPES)
     assert [type(s.op).__name__ for s in plan.steps] == ["AddField", "AlterField", "AddIndex"]
+    # A duplicate written after the plan was made (the plan counted none): the unique index fails last.
+    insert(crm, "account", name="Dup", seats=5)
     before = rows(crm, app_of(), "account", "name", "seats")
     with pytest.raises(sa.exc.IntegrityError):
         apply_plan(crm, plan)

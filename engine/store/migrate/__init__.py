@@ -4,9 +4,11 @@ from engine.store.migrate.apply import apply_plan, refusal
 from engine.store.migrate.convert import ConversionFailure
 from engine.store.migrate.plan import MigrationPlan, PlannedStep, plan_migration
 from engine.store.migrate.stored import current_app
+from engine.store.migrate.unique import Duplicates
 
 __all__ = [
     "ConversionFailure",
+    "Duplicates",
     "MigrationPlan",
     "PlannedStep",
     "apply_plan",

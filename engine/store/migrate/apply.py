@@ -36,6 +36,8 @@ def refusal(plan: MigrationPlan, *, allow_destructive: bool) -> MigrationRefused
         return MigrationRefused(
             f"{plan.failure_count} stored values cannot be converted; fix them first", details=details
         )
+    if plan.duplicates:
+        return _duplicates_refusal(plan)
     if plan.destructive and not allow_destructive:
         details = []
         for step in plan.steps:
@@ -44,6 +46,20 @@ def refusal(plan: MigrationPlan, *, allow_destructive: bool) -> MigrationRefused
                 details += [f"  would lose {loss}" for loss in step.losses]
         return MigrationRefused("the plan is destructive; run again with --allow-destructive", details=details)
     return None
+
+
+def _duplicates_refusal(plan: MigrationPlan) -> MigrationRefused:
+    found = plan.duplicates
+    if len(found) == 1:
+        message = f"cannot add {found[0].headline}; fix them first"
+    else:
+        message = f"cannot add {len(found)} unique indexes over duplicated values; fix them first"
+    details: list[str] = []
+    for dup in found:
+        if len(found) > 1:
+            details.append(dup.headline)
+        details += [f"  {line}" for line in dup.example_lines()]
+    return MigrationRefused(message, details=details)
 
 
 def apply_plan(

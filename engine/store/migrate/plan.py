@@ -1,21 +1,34 @@
 """A migration plan: the operations, the SQL each emits here, and what each would lose or fail on.
 
 Planning only reads the database: SQL is rendered by alembic in offline mode, lost values are
-counted with real queries, and type changes are dry-run over every stored value.
+counted with real queries, type changes are dry-run over every stored value, and values that
+would break a new unique index are counted (such a plan is refused before anything changes).
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from alembic.migration import MigrationContext
 from alembic.operations import Operations
-from sqlalchemy import Connection, MetaData, Table
+from sqlalchemy import Column, Connection, MetaData, Table
+from sqlalchemy import inspect as sa_inspect
 
-from engine.blueprint.diff import AlterField, ChangeFieldType, DropField, DropObject, Op, RenameObject, diff
+from engine.blueprint.diff import (
+    AddIndex,
+    AlterField,
+    ChangeFieldType,
+    ChangeOnDelete,
+    DropField,
+    DropObject,
+    DropOwner,
+    Op,
+    RenameObject,
+    diff,
+)
 from engine.blueprint.model import App
 from engine.store.database import Database
 from engine.store.migrate.convert import (
@@ -36,6 +49,7 @@ from engine.store.migrate.stored import (
     missing_system_columns,
     system_metadata,
 )
+from engine.store.migrate.unique import DuplicateCounter, Duplicates
 from engine.store.tables import build_metadata
 from engine.types.registry import TypeRegistry
 
@@ -49,6 +63,12 @@ class PlannedStep:
     losses: tuple[str, ...] = ()
     failures: tuple[ConversionFailure, ...] = ()
     failure_count: int = 0
+    duplicates: Duplicates | None = None
+
+    @property
+    def blocked(self) -> bool:
+        """The step cannot run on the data as it is (values fail to convert, or repeat in a unique index)."""
+        return bool(self.failure_count or self.duplicates)
 
 
 @dataclass(frozen=True)
@@ -88,6 +108,10 @@ class MigrationPlan:
         return sum(s.failure_count for s in self.steps)
 
     @property
+    def duplicates(self) -> tuple[Duplicates, ...]:
+        return tuple(s.duplicates for s in self.steps if s.duplicates)
+
+    @property
     def sql(self) -> tuple[str, ...]:
         return self.system_sql + tuple(line for s in self.steps for line in s.sql)
 
@@ -100,14 +124,17 @@ class MigrationPlan:
         if self.system_columns:
             lines.append(f"  + add system columns {', '.join(f'{t}.{c}' for t, c in self.system_columns)}")
         for step in self.steps:
-            mark = "x" if step.failure_count else "!" if step.op.destructive else "+"
-            lines.append(f"  {mark} {step.op.describe()}")
+            lines.append(f"  {_mark(step)} {step.op.describe()}")
             lines += [f"      would lose {loss}" for loss in step.losses]
             if step.failure_count:
                 lines.append(f"      {step.failure_count} stored values cannot be converted:")
                 lines += [f"        {failure}" for failure in step.failures]
                 if step.failure_count > len(step.failures):
                     lines.append(f"        ... and {step.failure_count - len(step.failures)} more")
+            if step.duplicates:
+                dup = step.duplicates
+                lines.append(f"      {dup.values} duplicated values in {dup.rows} records block it:")
+                lines += [f"        {line}" for line in dup.example_lines()]
             lines += ["      " + row.rstrip() for stmt in step.sql for row in _terminated(stmt).splitlines()]
         lines.append(self._summary())
         return "\n".join(lines)
@@ -121,6 +148,8 @@ class MigrationPlan:
             out += " (need --allow-destructive)"
         if self.failure_count:
             out += f"; {self.failure_count} values cannot be converted: fix them first"
+        if self.duplicates:
+            out += f"; {len(self.duplicates)} unique indexes blocked by duplicated values: fix them first"
         return out + "."
 
 
@@ -136,7 +165,11 @@ def plan_migration(db: Database, new_app: App, types: TypeRegistry) -> Migration
         columns = missing_system_columns(conn, tables)
         system_sql = renderer.capture(lambda w: _system_changes(w, missing, columns))
         assessor = _Assessor(conn, types)
-        steps = [PlannedStep(op, sql, *assessor.assess(op)) for op, sql in renderer.render_ops()]
+        counter = DuplicateCounter(conn, tables, ops)
+        steps = [
+            PlannedStep(op, sql, *assessor.assess(op), counter.count(op) if isinstance(op, AddIndex) else None)
+            for op, sql in renderer.render_ops()
+        ]
     return MigrationPlan(
         dialect=db.dialect,
         old=applied.app,
@@ -175,7 +208,9 @@ class _SqlRenderer:
         self.buffer = io.StringIO()
         opts: dict[str, Any] = {"as_sql": True, "output_buffer": self.buffer, "literal_binds": True}
         context = MigrationContext.configure(dialect_name=dialect, opts=opts)
-        self.writer = SchemaWriter(Operations(context), types, target, tables, self._copy_source)
+        self.writer = SchemaWriter(
+            Operations(context), types, target, tables, self._copy_source, self._foreign_key_name
+        )
         self.renamed = {op.new: op.old for op in ops if isinstance(op, RenameObject)}
 
     def capture(self, emit: Callable[[SchemaWriter], None]) -> tuple[str, ...]:
@@ -194,11 +229,19 @@ class _SqlRenderer:
         parts = (part.strip() for part in text.split("\n\n"))
         return tuple(part.removesuffix(";") for part in parts if part)
 
-    def _copy_source(self, name: str) -> Table | None:
-        """The table as stored now (under its old name if this plan renames it)."""
+    def _copy_source(self, name: str, overrides: Sequence[Column[Any]] = ()) -> Table | None:
+        """The table as stored now (under its old name if this plan renames it), with columns replaced."""
         stored = self.renamed.get(name, name)
-        table = Table(stored, MetaData(), autoload_with=self.conn)
+        table = Table(stored, MetaData(), *overrides, autoload_with=self.conn)
         return table if stored == name else table.to_metadata(MetaData(), name=name)
+
+    def _foreign_key_name(self, name: str, column: str) -> str | None:
+        """The name of the stored foreign key on `column` of the table stored as (or renamed to) `name`."""
+        stored = self.renamed.get(name, name)
+        for fk in sa_inspect(self.conn).get_foreign_keys(stored):
+            if fk["constrained_columns"] == [column] and fk.get("name"):
+                return str(fk["name"])
+        return None
 
 
 class _Assessor:
@@ -212,6 +255,9 @@ class _Assessor:
         if isinstance(op, DropObject):
             rows = count_rows(self.conn, op.obj.name)
             return ((f"{rows} {op.obj.name} records",) if rows else ()), (), 0
+        if isinstance(op, DropOwner):
+            rows, values = count_values(self.conn, op.object, "owner_id")
+            return ((f"the owner of {values} records (of {rows} {op.object} records)",) if values else ()), (), 0
         if isinstance(op, DropField) and op.field.column:
             rows, values = count_values(self.conn, op.object, op.field.column)
             return ((f"{values} values (of {rows} {op.object} records)",) if values else ()), (), 0
@@ -229,6 +275,15 @@ class _Assessor:
     def _dry_run(self, table: str, op: ChangeFieldType | AlterField, convert: Callable[[Any], Any]) -> DryRun:
         sql_type = self.types[op.old.type].sql_type(op.old)
         return dry_run(self.conn, (table, op.old), sql_type, convert)
+
+
+def _mark(step: PlannedStep) -> str:
+    """x: cannot run on this data; !: destructive; ~: changes behaviour in place; +: additive."""
+    if step.blocked:
+        return "x"
+    if step.op.destructive:
+        return "!"
+    return "~" if isinstance(step.op, ChangeOnDelete) else "+"
 
 
 def _terminated(statement: str) -> str:

@@ -20,12 +20,15 @@ from sqlalchemy.types import TypeEngine
 from engine.blueprint.diff import (
     AddField,
     AddIndex,
+    AddOwner,
     AlterField,
     ChangeFieldType,
+    ChangeOnDelete,
     CreateObject,
     DropField,
     DropIndex,
     DropObject,
+    DropOwner,
     Op,
     RenameField,
     RenameObject,
@@ -37,8 +40,11 @@ from engine.store.migrate.convert import type_conversion as _type_conversion
 from engine.store.tables import field_column
 from engine.types.registry import TypeRegistry
 
-#: Finds the current definition of a table for a SQLite rebuild while rendering offline.
-CopySource = Callable[[str], Table | None]
+#: Finds the current definition of a table for a SQLite rebuild while rendering offline
+#: (the columns given replace the reflected ones of the same name).
+CopySource = Callable[[str, Sequence[sa.Column[Any]]], Table | None]
+#: The name of the foreign key on (table, column) as stored before the plan, while rendering offline.
+ForeignKeyName = Callable[[str, str], str | None]
 
 
 class SchemaWriter:
@@ -51,12 +57,14 @@ class SchemaWriter:
         target: MetaData,
         existing: Iterable[str],
         copy_source: CopySource | None = None,
+        foreign_key_name: ForeignKeyName | None = None,
     ) -> None:
         self.ops = ops
         self.types = types
         self.target = target
         self.existing = set(existing)
         self.copy_source = copy_source
+        self.foreign_key_name = foreign_key_name
         self.pending_fks: list[ForeignKeyConstraint] = []
         context = ops.get_context()
         self.dialect = context.dialect.name
@@ -128,14 +136,36 @@ class SchemaWriter:
             self.ops.execute(sa.update(table).values({col.name: op.field.default}))
 
     def _DropField(self, op: DropField) -> None:
-        column = _column(op.field)
-        if self.sqlite and op.field.type in ("lookup", "user"):
-            with self._rebuild(op.object) as batch:
-                batch.drop_column(column)
-        elif self.sqlite:
-            self.ops.execute(f"ALTER TABLE {self.quote(op.object)} DROP COLUMN {self.quote(column)}")
-        else:
-            self.ops.drop_column(op.object, column)
+        self._drop_column(op.object, _column(op.field), referencing=op.field.type in ("lookup", "user"))
+
+    def _AddOwner(self, op: AddOwner) -> None:
+        self.add_columns([(op.object, "owner_id")])
+
+    def _DropOwner(self, op: DropOwner) -> None:
+        self._drop_column(op.object, "owner_id", referencing=True)
+
+    def _ChangeOnDelete(self, op: ChangeOnDelete) -> None:
+        """Re-create the field's foreign key with the new action (SQLite: rebuild the table)."""
+        column = field_column(op.new, self.types)
+        (fk,) = column.foreign_keys
+        if self.sqlite:
+            # offline the copy comes from the stored table, where the column may still have its old name
+            stored = sa.Column(_column(op.old), column.type, sa.ForeignKey(fk.target_fullname, ondelete=fk.ondelete))
+            with self._rebuild(op.object, [stored if self.offline else column]):
+                pass
+            return
+        name = self._foreign_key_name(op)
+        if name is not None:
+            self.ops.drop_constraint(name, op.object, type_="foreignkey")
+        target_table, target_column = fk.target_fullname.rsplit(".", 1)
+        self.ops.create_foreign_key(
+            name or f"{op.object}_{column.name}_fkey",
+            op.object,
+            target_table,
+            [column.name],
+            [target_column],
+            ondelete=fk.ondelete,
+        )
 
     def _RenameField(self, op: RenameField) -> None:
         self.ops.alter_column(op.object, _column(op.old), new_column_name=_column(op.new))
@@ -203,10 +233,35 @@ class SchemaWriter:
             using = "NULL" if cleared else None
             self.ops.alter_column(table, column, type_=new_type, existing_type=old_type, postgresql_using=using)
 
-    def _rebuild(self, table: str) -> Any:
-        copy_from = self.copy_source(table) if self.offline and self.copy_source else None
+    def _drop_column(self, table: str, column: str, *, referencing: bool) -> None:
+        """SQLite cannot drop a column of a foreign key with ALTER TABLE: that one rebuilds the table."""
+        if self.sqlite and referencing:
+            with self._rebuild(table) as batch:
+                batch.drop_column(column)
+        elif self.sqlite:
+            self.ops.execute(f"ALTER TABLE {self.quote(table)} DROP COLUMN {self.quote(column)}")
+        else:
+            self.ops.drop_column(table, column)
+
+    def _foreign_key_name(self, op: ChangeOnDelete) -> str | None:
+        """The stored name of the field's foreign key (PostgreSQL names it; a renamed table keeps it)."""
+        if self.offline:
+            return self.foreign_key_name(op.object, _column(op.old)) if self.foreign_key_name else None
+        column = _column(op.new)
+        for fk in sa.inspect(self.ops.get_bind()).get_foreign_keys(op.object):
+            if fk["constrained_columns"] == [column] and fk.get("name"):
+                return str(fk["name"])
+        return None
+
+    def _rebuild(self, table: str, overrides: Sequence[sa.Column[Any]] = ()) -> Any:
+        """Re-create `table` (alembic batch); `overrides` replace columns (with their foreign keys)."""
+        copy_from = self.copy_source(table, overrides) if self.offline and self.copy_source else None
         return self.ops.batch_alter_table(
-            table, recreate="always", copy_from=copy_from, table_kwargs={"sqlite_autoincrement": True}
+            table,
+            recreate="always",
+            copy_from=copy_from,
+            reflect_args=tuple(overrides),
+            table_kwargs={"sqlite_autoincrement": True},
         )
 
 
