@@ -159,11 +159,14 @@ def pages_router(store: Store) -> APIRouter:
     async def home(request: Request) -> Response:
         identity = await identify(request)
         locale = app.default_locale
-        context: dict[str, Any] = {"app": app, "locale": locale, "user": None}
+        context: dict[str, Any] = {"app": app, "locale": locale, "user": None, "objects": []}
         if identity is not None:
             user = identity.user
             locale = user.locale or locale
-            context.update(locale=locale, user=user, role=role_label(user, locale), csrf=identity.csrf)
+            readable = [o for o in app.objects if not o.parent and identity.access.may(o.name, "read")]
+            context.update(
+                locale=locale, user=user, role=role_label(user, locale), csrf=identity.csrf, objects=readable
+            )
         html = env.get_template("home.html").render(**context)
         return HTMLResponse(html, headers=NO_STORE if identity is not None else None)
 
