@@ -7,7 +7,6 @@ import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
 from types import MappingProxyType
 from typing import Any, Protocol
 
@@ -53,7 +52,12 @@ class FieldTypeSpec(Protocol):
     @property
     def settings(self) -> frozenset[str]: ...
 
+    @property
+    def bound_error(self) -> str: ...
+
     def parse(self, f: FieldDef, raw: Any) -> Any: ...
+    def parse_bound(self, f: FieldDef, raw: Any) -> Any: ...
+    def show_bound(self, f: FieldDef, bound: Any) -> str: ...
     def validate(self, f: FieldDef, value: Any) -> str | None: ...
     def check_definition(self, f: FieldDef) -> list[tuple[str, str, str]]: ...
 
@@ -101,15 +105,6 @@ def _shown(raw: Any) -> str:
     if isinstance(raw, bool):
         return "true" if raw else "false"
     return repr(raw)
-
-
-def _decimal(raw: Any) -> Decimal | None:
-    if raw is None or isinstance(raw, bool):
-        return None
-    try:
-        return Decimal(str(raw))
-    except InvalidOperation:
-        return None
 
 
 class AppBuilder:
@@ -320,8 +315,6 @@ class AppBuilder:
             unique=bool(raw.get("unique", False)),
             indexed=bool(raw.get("index", False)),
             default=None,
-            min=_decimal(raw.get("min")),
-            max=_decimal(raw.get("max")),
             max_length=raw.get("max_length") if isinstance(raw.get("max_length"), int) else None,
             pattern=raw.get("pattern") if isinstance(raw.get("pattern"), str) else None,
             help=_maybe_label(raw.get("help")),
@@ -344,11 +337,7 @@ class AppBuilder:
                 )
         for key, message, code in ftype.check_definition(f):
             self.fail((*path, key), message, code, key=key not in raw)
-        for key in ("min", "max"):
-            if key in raw and _decimal(raw[key]) is None:
-                self.fail((*path, key), f"'{raw[key]}' is not a number", "field.bad_number")
-        if f.min is not None and f.max is not None and f.min > f.max:
-            self.fail((*path, "min"), f"min {f.min} is greater than max {f.max}", "field.bad_range")
+        f = self._bounds(path, f, ftype, raw)
         if f.pattern is not None:
             try:
                 with warnings.catch_warnings():
@@ -368,6 +357,25 @@ class AppBuilder:
             default = self._default(path, f, ftype, raw["default"])
             f = replace(f, default=default)
         return f
+
+    def _bounds(self, path: Path_, f: FieldDef, ftype: FieldTypeSpec, raw: Mapping[str, Any]) -> FieldDef:
+        """`f` with its `min`/`max`, read by the field type (numbers, dates or date-times)."""
+        bounds: dict[str, Any] = {}
+        for key in ("min", "max"):
+            if key not in raw or raw[key] is None or key not in ftype.settings:
+                continue  # a bound on a type that takes none is reported as not applicable
+            try:
+                bounds[key] = ftype.parse_bound(f, raw[key])
+            except ValueError as exc:
+                self.fail((*path, key), str(exc), ftype.bound_error)
+        low, high = bounds.get("min"), bounds.get("max")
+        if low is not None and high is not None and low > high:
+            self.fail(
+                (*path, "min"),
+                f"min {ftype.show_bound(f, low)} is greater than max {ftype.show_bound(f, high)}",
+                "field.bad_range",
+            )
+        return replace(f, **bounds) if bounds else f
 
     def _default(self, path: Path_, f: FieldDef, ftype: FieldTypeSpec, raw: Any) -> Any:
         if raw is None:

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from decimal import Decimal
 from functools import cached_property
 from types import MappingProxyType
 from typing import Any
+
+#: A `min`/`max` bound: a number for numeric types, a date or an aware UTC datetime for date types.
+Bound = Decimal | date | datetime
 
 #: Columns every object table has; blueprints may not declare fields with these names.
 SYSTEM_COLUMNS = ("id", "created_at", "updated_at", "created_by", "owner_id", "version", "position")
@@ -52,8 +56,8 @@ class FieldDef:
     unique: bool = False
     indexed: bool = False
     default: Any = None
-    min: Decimal | None = None
-    max: Decimal | None = None
+    min: Bound | None = None  # parsed by the field type (`FieldType.parse_bound`)
+    max: Bound | None = None
     max_length: int | None = None
     pattern: str | None = None
     help: Label | None = None

@@ -333,7 +333,8 @@ class _NodeReader:
             return node.value
         try:
             return self.loader.construct_object(node, deep=True)
-        except yaml.constructor.ConstructorError:
+        except (yaml.constructor.ConstructorError, ValueError):
+            # e.g. an impossible date (2026-02-30): keep the text; the field type says what is wrong
             return node.value
 
 

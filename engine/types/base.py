@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from engine.blueprint.model import FieldDef
@@ -31,6 +32,8 @@ class FieldType:
     sortable: ClassVar[bool] = True
     #: Operators usable in simple API filters (`?field__op=value`).
     filter_ops: ClassVar[tuple[str, ...]] = ("eq", "ne", "in", "isnull")
+    #: The blueprint error code for a `min`/`max` this type cannot read (types that take bounds).
+    bound_error: ClassVar[str] = "field.bad_number"
 
     def sql_type(self, f: FieldDef) -> TypeEngine[Any]:
         raise NotImplementedError
@@ -51,6 +54,23 @@ class FieldType:
     def to_json(self, f: FieldDef, value: Any) -> Any:
         return value
 
+    def parse_bound(self, f: FieldDef, raw: Any) -> Any:
+        """A `min`/`max` bound as written in the blueprint (or its stored JSON document).
+
+        Numbers by default; raises `ValueError` with a message naming the value."""
+        if not isinstance(raw, bool) and isinstance(raw, int | float | str | Decimal):
+            try:
+                d = Decimal(str(raw).strip())
+            except InvalidOperation:
+                d = None
+            if d is not None and d.is_finite():
+                return d
+        raise ValueError(f"{show_bound(raw)} is not a number")
+
+    def show_bound(self, f: FieldDef, bound: Any) -> str:
+        """A parsed bound as it appears in messages and in the JSON Schema."""
+        return str(bound)
+
     def check_definition(self, f: FieldDef) -> list[tuple[str, str, str]]:
         """Type-specific blueprint checks: (key, message, code) triples."""
         return []
@@ -70,3 +90,18 @@ def unindexable(f: FieldDef) -> list[tuple[str, str, str]]:
         for key, on in (("unique", f.unique), ("index", f.indexed))
         if on
     ]
+
+
+def show_bound(raw: Any) -> str:
+    """A blueprint value as its author wrote it, for messages about bounds."""
+    if isinstance(raw, str):
+        return f"'{raw}'"
+    if isinstance(raw, bool):
+        return "true" if raw else "false"
+    if hasattr(raw, "isoformat"):
+        return f"'{raw.isoformat()}'"
+    if isinstance(raw, dict):
+        return "a mapping"
+    if isinstance(raw, list):
+        return "a list"
+    return str(raw)

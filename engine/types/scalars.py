@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from engine.blueprint.model import FieldDef
-from engine.types.base import DECIMAL_DIGITS, FieldType, unindexable
+from engine.types.base import DECIMAL_DIGITS, FieldType, show_bound, unindexable
 
 if TYPE_CHECKING:
     from sqlalchemy.types import TypeEngine
@@ -167,9 +168,9 @@ class Integer(FieldType):
 
     def json_schema(self, f: FieldDef) -> dict[str, Any]:
         out: dict[str, Any] = {"type": "integer", "minimum": -(2**63), "maximum": 2**63 - 1}
-        if f.min is not None:
+        if isinstance(f.min, Decimal):
             out["minimum"] = int(f.min)
-        if f.max is not None:
+        if isinstance(f.max, Decimal):
             out["maximum"] = int(f.max)
         return out
 
@@ -265,6 +266,7 @@ class Date_(FieldType):
     expr_type = "date"
     settings = frozenset({"min", "max"})
     filter_ops: ClassVar[tuple[str, ...]] = _RANGE_OPS
+    bound_error = "field.bad_date"
 
     def sql_type(self, f: FieldDef) -> TypeEngine[Any]:
         import sqlalchemy as sa
@@ -272,7 +274,19 @@ class Date_(FieldType):
         return sa.Date()
 
     def json_schema(self, f: FieldDef) -> dict[str, Any]:
-        return {"type": "string", "format": "date"}
+        return _with_bounds(self, f, {"type": "string", "format": "date"}, "a date")
+
+    def parse_bound(self, f: FieldDef, raw: Any) -> Any:
+        try:
+            return self.parse(f, raw)
+        except ValueError:
+            raise ValueError(f"{show_bound(raw)} is not a date yyyy-mm-dd") from None
+
+    def show_bound(self, f: FieldDef, bound: Any) -> str:
+        return str(self.to_json(f, bound))
+
+    def validate(self, f: FieldDef, value: Any) -> str | None:
+        return _check_range(f, value, lambda b: self.show_bound(f, b))
 
     def parse(self, f: FieldDef, raw: Any) -> Any:
         if isinstance(raw, date) and not isinstance(raw, datetime):
@@ -294,7 +308,9 @@ class DateTime_(FieldType):
     name = "datetime"
     widget = "datetime-local"
     expr_type = "datetime"
+    settings = frozenset({"min", "max"})
     filter_ops: ClassVar[tuple[str, ...]] = _RANGE_OPS
+    bound_error = "field.bad_date"
 
     def sql_type(self, f: FieldDef) -> TypeEngine[Any]:
 
@@ -303,7 +319,27 @@ class DateTime_(FieldType):
         return sqltypes.UTCDateTime()
 
     def json_schema(self, f: FieldDef) -> dict[str, Any]:
-        return {"type": "string", "format": "date-time"}
+        return _with_bounds(self, f, {"type": "string", "format": "date-time"}, "a moment")
+
+    def parse_bound(self, f: FieldDef, raw: Any) -> Any:
+        # A bare date is not a moment: which midnight it means depends on the timezone.
+        bare_date = isinstance(raw, date) and not isinstance(raw, datetime)
+        if isinstance(raw, str):
+            bare_date = "T" not in raw and " " not in raw.strip() and _is_date(raw.strip())
+        if bare_date:
+            raise ValueError(f"{show_bound(raw)} is a date; a datetime bound needs a time and timezone (+08:00 or Z)")
+        try:
+            return self.parse(f, raw)
+        except ValueError as exc:
+            if "timezone" in str(exc):
+                raise ValueError(f"{show_bound(raw)} needs a timezone (+08:00 or Z)") from None
+        raise ValueError(f"{show_bound(raw)} is not an ISO 8601 date-time with a timezone")
+
+    def show_bound(self, f: FieldDef, bound: Any) -> str:
+        return str(self.to_json(f, bound))
+
+    def validate(self, f: FieldDef, value: Any) -> str | None:
+        return _check_range(f, value, lambda b: self.show_bound(f, b))
 
     def parse(self, f: FieldDef, raw: Any) -> Any:
         value: datetime | None = None
@@ -324,12 +360,36 @@ class DateTime_(FieldType):
         return None if value is None else value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def _check_range(f: FieldDef, value: Any) -> str | None:
+def _check_range(f: FieldDef, value: Any, shown: Callable[[Any], str] = str) -> str | None:
     if f.min is not None and value < f.min:
-        return f"must be at least {f.min}"
+        return f"must be at least {shown(f.min)}"
     if f.max is not None and value > f.max:
-        return f"must be at most {f.max}"
+        return f"must be at most {shown(f.max)}"
     return None
+
+
+def _with_bounds(ftype: FieldType, f: FieldDef, schema: dict[str, Any], what: str) -> dict[str, Any]:
+    """`schema` with a date-like field's bounds: JSON Schema has no keyword that bounds a date or
+    date-time string, so they go in `x-minimum` / `x-maximum` (inclusive, in the field's JSON form)
+    and, in words, in the description."""
+    words = []
+    if f.min is not None:
+        schema["x-minimum"] = ftype.show_bound(f, f.min)
+        words.append(f"on or after {schema['x-minimum']}")
+    if f.max is not None:
+        schema["x-maximum"] = ftype.show_bound(f, f.max)
+        words.append(f"on or before {schema['x-maximum']}")
+    if words:
+        schema["description"] = f"{what} {' and '.join(words)}"
+    return schema
+
+
+def _is_date(text: str) -> bool:
+    try:
+        date.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _shown(raw: Any) -> str:
