@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Hashable
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy import ColumnElement, Table
 
 from engine.auth.directory import AuthDb
@@ -22,8 +23,6 @@ from engine.store.records import Store
 
 def subject_for(auth: AuthDb, user: User) -> Subject:
     """The policy's view of `user`: their role, their team plus every team they manage (and below)."""
-    import sqlalchemy as sa
-
     teams = auth.tables.team
     with auth.db.read() as conn:
         rows = conn.execute(sa.select(teams.c.id, teams.c.parent_id, teams.c.manager_id)).all()
@@ -93,8 +92,6 @@ class PolicyAccess:
         """Whether any record of the object is shared with the user or their teams (one indexed probe)."""
         found = self._shares.get(object_name)
         if found is None:
-            import sqlalchemy as sa
-
             t = self.store.metadata.tables["lw_share"]
             who = t.c.user_id == self.subject.id
             if self.subject.team_ids:

@@ -74,8 +74,9 @@ def _if_match(request: Request) -> int | None:
     return int(tag)
 
 
-def api_router(store: Store) -> APIRouter:
-    """Routes bound to one store; the blueprint decides which objects exist."""
+def api_router(store: Store, auth: AuthDb) -> APIRouter:
+    """Routes bound to one store; the blueprint decides which objects exist. `auth` is the app's
+    (its clock stamps audit rows)."""
     router = APIRouter(prefix="/api/v1")
     codec = store.codec
 
@@ -196,7 +197,7 @@ def api_router(store: Store) -> APIRouter:
     async def history(object_name: str, record_id: RecordId, who: Who) -> Response:
         return ok(await run_in_threadpool(partial(store.history, access=who.access), object_name, record_id))
 
-    shares = Shares(store, AuthDb(store.db))
+    shares = Shares(store, auth)
 
     @router.get("/{object_name}/{record_id}/shares")
     async def list_shares(object_name: str, record_id: RecordId, who: Who) -> Response:

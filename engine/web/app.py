@@ -32,7 +32,7 @@ def create_app(store: Store, *, auth: AuthDb | None = None, token_ttl: float = 5
     web.state.auth = auth or AuthDb(store.db)
     web.state.tokens = TokenCache(ttl=token_ttl)
     install_error_handlers(web)
-    web.include_router(api_router(store))
+    web.include_router(api_router(store, web.state.auth))
     web.include_router(pages_router(store))  # /, /login, /logout
     document = openapi_document(store.app, store.types, version=store.app.version)
 
