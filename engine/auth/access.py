@@ -88,6 +88,12 @@ class PolicyAccess:
             self._rows[key] = decision.row_filter(table, self._scope, shares=shares)
         return self._rows[key]
 
+    def alternatives(self, object_name: str, action: str, table: Table) -> list[ColumnElement[bool]] | None:
+        decision = self.decision(object_name, action)
+        restricted = decision.allowed and not decision.unrestricted and action in (READ, UPDATE)
+        shares = restricted and self._has_shares(decision.parent.object if decision.parent else object_name)
+        return decision.row_alternatives(table, self._scope, shares=shares)
+
     def _has_shares(self, object_name: str) -> bool:
         """Whether any record of the object is shared with the user or their teams (one indexed probe)."""
         found = self._shares.get(object_name)

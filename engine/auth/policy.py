@@ -41,6 +41,11 @@ from engine.store.tables import share_table as store_share_table
 from engine.types.registry import TypeRegistry
 
 SHARE_TABLE = "lw_share"
+#: At most this many alternatives are read and merged for one list (`Decision.row_alternatives`);
+#: a team scope is split per owner only up to `MAX_SPLIT_TEAM` owners (measured: ten ordered reads
+#: cost more than one read of `owner_id IN (...)` plus its sort; see docs/benchmarks.md).
+MAX_ALTERNATIVES = 8
+MAX_SPLIT_TEAM = 4
 USER_TABLE = "lw_user"
 #: Builds the expression-language view (`SqlScope`) of an object's table; the store passes
 #: `lambda obj, table: TableScope(store, obj, table)`.
@@ -142,6 +147,36 @@ class Decision:
         if shared is not None:
             conditions.append(shared)
         return conditions[0] if len(conditions) == 1 else or_(*conditions)
+
+    def row_alternatives(
+        self, table: Table, scopes: ScopeFactory | None = None, *, shares: bool = True
+    ) -> list[ColumnElement[bool]] | None:
+        """`row_filter` as a list of conditions whose OR it is, each one an index can serve alone
+        (one per team member, the shared records apart), so a list can read each in order and
+        merge; None when it is not worth splitting (one condition, all rows, a child object)."""
+        if not self.allowed or self.parent is not None or self.action == "create" or self.unrestricted:
+            return None
+        obj = self.app.object(self.object)
+        out: list[ColumnElement[bool]] = []
+        for g in self.grants:
+            if g.permission is None:
+                continue
+            members = self.subject.member_ids
+            if (
+                g.permission.scope == "team"
+                and members is not None
+                and len(members | {self.subject.id}) <= MAX_SPLIT_TEAM
+            ):
+                out += [
+                    table.c.owner_id == bindparam("policy_owner", m, type_=BigInteger, unique=True)
+                    for m in sorted(members | {self.subject.id})
+                ]
+            else:
+                out.append(self._scope_condition(g.role, g.permission, obj, table, scopes))
+        shared = self._shared(table) if shares else None
+        if shared is not None:
+            out.append(shared)
+        return out if 1 < len(out) <= MAX_ALTERNATIVES else None
 
     def _scope_condition(
         self, role: str, permission: PermissionDef, obj: ObjectDef, table: Table, scopes: ScopeFactory | None

@@ -15,6 +15,7 @@ import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import cmp_to_key, partial
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ColumnElement, and_, false, func, or_, select, true, type_coerce
@@ -236,14 +237,19 @@ def list_records(
         conditions.append(_expression_filter(r, q.filter))
     if q.search is not None:
         conditions += _search(r, q.search)
+    base = [*conditions, *([] if scope is None else [scope])]
     conditions += _scopes(store, obj, scope, access)
     keys = _sort_keys(r, q.sort)
     columns = _selected(r, q.fields, keys)
     after = _decode_cursor(r, q.cursor, keys)
     if r.problems:
         raise InputInvalid(r.problems)
+    alternatives = _alternatives(store, obj, keys, access)
     with store.db.read() as conn:
-        rows = _page(conn, columns, conditions, keys, after, q.limit + 1)
+        if alternatives:
+            rows = _merged(conn, columns, base, alternatives, keys, after, q.limit + 1)
+        else:
+            rows = _page(conn, columns, conditions, keys, after, q.limit + 1)
         total = None
         if q.total:
             total = int(conn.execute(select(func.count()).select_from(r.table).where(*conditions)).scalar_one())
@@ -282,6 +288,61 @@ def _scopes(
     out = [] if scope is None else [scope]
     rows = None if access is None else access.rows(obj.name, READ, store.tables[obj.name])
     return out if rows is None else [*out, rows]
+
+
+def _alternatives(
+    store: Store, obj: ObjectDef, keys: list[tuple[Column[Any], bool, str]], access: Access | None
+) -> list[ColumnElement[bool]] | None:
+    """The user's scope as alternatives to read one by one and merge (`Access.alternatives`), when
+    Python orders the sort keys as the database does: always on SQLite (binary collation), on
+    PostgreSQL only without text keys (its collation is not Python's)."""
+    if access is None:
+        return None
+    if not store.db.is_sqlite:
+        try:
+            if any(issubclass(k.type.python_type, str) for k, _, _ in keys):
+                return None
+        except NotImplementedError:
+            return None
+    return access.alternatives(obj.name, READ, store.tables[obj.name])
+
+
+def _merged(
+    conn: Connection,
+    columns: list[Any],
+    base: list[ColumnElement[bool]],
+    alternatives: list[ColumnElement[bool]],
+    keys: list[tuple[Column[Any], bool, str]],
+    after: list[Any] | None,
+    limit: int,
+) -> list[dict[str, Any]]:
+    """A page read as one ordered, limited query per alternative (each an index range that stops
+    early, where one query with their OR would gather and sort every candidate), merged in Python.
+    The alternatives return only the sort keys; the page's rows are then read in one query."""
+    found: dict[Any, dict[str, Any]] = {}
+    key_columns = [k for k, _, _ in keys]
+    for alternative in alternatives:
+        for row in _page(conn, key_columns, [*base, alternative], keys, after, limit):
+            found.setdefault(row["id"], row)
+    ids = [r["id"] for r in sorted(found.values(), key=cmp_to_key(partial(_compare, keys)))[:limit]]
+    if not ids:
+        return []
+    id_column = next(k for k, _, name in keys if name == "id")
+    rows = {m["id"]: dict(m) for m in conn.execute(select(*columns).where(id_column.in_(ids))).mappings()}
+    return [rows[i] for i in ids if i in rows]
+
+
+def _compare(keys: list[tuple[Column[Any], bool, str]], a: dict[str, Any], b: dict[str, Any]) -> int:
+    """SQL's keyset order in Python: each key ascending or descending, empty values last."""
+    for _, desc, name in keys:
+        x, y = a.get(name), b.get(name)
+        if x == y:
+            continue
+        if x is None or y is None:
+            return 1 if x is None else -1
+        smaller = -1 if x < y else 1
+        return -smaller if desc else smaller
+    return 0
 
 
 def _page(
