@@ -2,41 +2,21 @@
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
-import yaml
 
 from engine.blueprint.diff import AddField, ChangeFieldType, CreateObject, DropField, RenameField
-from engine.blueprint.load import app_from_document
 from engine.blueprint.model import App
 from engine.errors import MigrationRefused
 from engine.store.database import Database
 from engine.store.migrate import MigrationPlan, apply_plan, current_app, plan_migration
 from engine.store.tables import build_metadata
-from engine.types.registry import TypeRegistry
-
-TYPES = TypeRegistry.with_builtins()
-V1: dict[str, Any] = yaml.safe_load((Path(__file__).parent / "blueprints" / "crm_v1.yaml").read_text())
-Edit = Callable[[dict[str, Any]], None]
-
-
-def app_of(*edits: Edit) -> App:
-    doc = copy.deepcopy(V1)
-    for edit in edits:
-        edit(doc)
-    return app_from_document(doc, TYPES)
-
-
-def fields(doc: dict[str, Any], obj: str = "account") -> dict[str, Any]:
-    result: dict[str, Any] = doc["objects"][obj]["fields"]
-    return result
+from tests.store.migrate_support import TYPES, app_of, fields
 
 
 @pytest.fixture

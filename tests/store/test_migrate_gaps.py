@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -13,30 +13,13 @@ import sqlalchemy as sa
 import yaml
 
 from engine.blueprint.diff import AddIndex, AddOwner, ChangeOnDelete, DropIndex, DropOwner
-from engine.blueprint.load import app_from_document
 from engine.blueprint.model import App
 from engine.cli import main
 from engine.errors import MigrationRefused
 from engine.store.database import Database
 from engine.store.migrate import MigrationPlan, apply_plan, current_app, plan_migration
 from engine.store.tables import build_metadata
-from engine.types.registry import TypeRegistry
-
-TYPES = TypeRegistry.with_builtins()
-V1: dict[str, Any] = yaml.safe_load((Path(__file__).parent / "blueprints" / "crm_v1.yaml").read_text())
-Edit = Callable[[dict[str, Any]], None]
-
-
-def app_of(*edits: Edit) -> App:
-    doc = copy.deepcopy(V1)
-    for edit in edits:
-        edit(doc)
-    return app_from_document(doc, TYPES)
-
-
-def fields(doc: dict[str, Any], obj: str = "account") -> dict[str, Any]:
-    result: dict[str, Any] = doc["objects"][obj]["fields"]
-    return result
+from tests.store.migrate_support import TYPES, V1, Edit, app_of, fields
 
 
 def contact_account(on_delete: str) -> Edit:
