@@ -11,12 +11,13 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import ColumnElement, Table
+from sqlalchemy.sql import FromClause
 
 from engine.auth.directory import AuthDb
 from engine.auth.policy import Decision, Subject, decide
 from engine.auth.teams import teams_below
 from engine.auth.users import User
-from engine.store.access import CREATE, READ, UPDATE
+from engine.store.access import ASSIGN, CREATE, READ, UPDATE
 from engine.store.computed import TableScope
 from engine.store.records import Store
 
@@ -56,7 +57,7 @@ class PolicyAccess:
         self.store = store
         self.subject = subject
         self._decisions: dict[tuple[str, str], Decision] = {}
-        self._rows: dict[tuple[str, str, int], ColumnElement[bool] | None] = {}
+        self._rows: dict[tuple[str, str, FromClause], ColumnElement[bool] | None] = {}
         self._shares: dict[str, bool] = {}
 
     @property
@@ -75,17 +76,23 @@ class PolicyAccess:
         return found
 
     def may(self, object_name: str, action: str) -> bool:
-        return self.decision(object_name, action).allowed
+        return self.decision(object_name, UPDATE if action == ASSIGN else action).allowed
 
-    def rows(self, object_name: str, action: str, table: Table) -> ColumnElement[bool] | None:
-        key = (object_name, action, id(table))
+    def rows(self, object_name: str, action: str, table: FromClause) -> ColumnElement[bool] | None:
+        # Keyed by the table object itself (kept alive by the key), so an alias is never mistaken
+        # for another one that happens to reuse its id.
+        key = (object_name, action, table)
         if key not in self._rows:
+            if action == ASSIGN:  # the role's own update scope: shares never give a record away
+                decision = self.decision(object_name, UPDATE)
+                self._rows[key] = decision.row_filter(table, self._scope, shares=False, metadata=self.store.metadata)
+                return self._rows[key]
             decision = self.decision(object_name, action)
             # Shares widen a restricted read or update scope only: probe for them only then.
             restricted = decision.allowed and not decision.unrestricted and action in (READ, UPDATE)
             root = decision.parent.object if decision.parent else object_name
             shares = restricted and self._has_shares(root)
-            self._rows[key] = decision.row_filter(table, self._scope, shares=shares)
+            self._rows[key] = decision.row_filter(table, self._scope, shares=shares, metadata=self.store.metadata)
         return self._rows[key]
 
     def alternatives(self, object_name: str, action: str, table: Table) -> list[ColumnElement[bool]] | None:

@@ -97,7 +97,9 @@ def _who(store: Store, user: User, subject: Subject, teams: Mapping[int, str], l
 
 def _scope_words(decision: Decision) -> str:
     if decision.parent is not None:
-        return f"those of the {decision.parent.object} records they may {decision.parent.action}"
+        lines = " or ".join(f'"{w}"' for w in decision.line_scopes)
+        where = f" where {lines}" if lines else ""
+        return f"those of the {decision.parent.object} records they may {decision.parent.action}{where}"
     if decision.unrestricted:
         return "all"
     words = sorted(set(decision.scopes))

@@ -16,7 +16,7 @@ field is hidden only when every allowing role hides it.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import (
@@ -110,40 +110,64 @@ class Decision:
         return tuple("all" if g.admin or g.permission is None else g.permission.scope for g in self.grants)
 
     @property
+    def line_scopes(self) -> tuple[str, ...]:
+        """For a child object: the roles' conditions on the lines themselves (empty: every line
+        of the parent records reached)."""
+        if self.parent is None or any(g.permission is None or g.permission.scope == "all" for g in self.grants):
+            return ()
+        return tuple(g.permission.scope for g in self.grants if g.permission is not None)
+
+    @property
     def unrestricted(self) -> bool:
         """Every row is reachable (an administrator, or a role with scope all)."""
         if self.parent is not None:
-            return self.parent.unrestricted
+            return self.parent.unrestricted and not self.line_scopes
         return any(g.admin or (g.permission is not None and g.permission.scope == "all") for g in self.grants)
 
     def row_filter(
-        self, table: Table, scopes: ScopeFactory | None = None, *, shares: bool = True
+        self,
+        table: FromClause,
+        scopes: ScopeFactory | None = None,
+        *,
+        shares: bool = True,
+        metadata: MetaData | None = None,
     ) -> ColumnElement[bool] | None:
         """A WHERE condition on `table` selecting the rows this decision reaches; None: all rows.
 
-        `table` must belong to the store's metadata (the policy finds `lw_user`, `lw_share` and a
-        child's parent table there). `scopes` is needed for expression scopes only. `shares=False`
-        leaves out the shared-records clause — for a caller that knows the user has no shares on
-        this object: an OR with a subquery keeps databases from reading an index in order.
+        `metadata` is the store's (the policy finds `lw_user`, `lw_share` and a child's parent table
+        there); it defaults to the table's own, so pass it for an alias. `scopes` is needed for
+        expression scopes only. `shares=False` leaves out the shared-records clause — for a caller
+        that knows the user has no shares on this object (an OR with a subquery keeps databases
+        from reading an index in order), or for the rights a share never gives (changing the owner).
         """
         if not self.allowed:
             return false()
+        metadata = metadata if metadata is not None else getattr(table, "metadata", None)
+        if metadata is None:
+            raise ValueError("pass the store's metadata to row_filter for an alias")
         obj = self.app.object(self.object)
         if self.parent is not None:
-            parent_table = table.metadata.tables[self.parent.object]
-            inner = self.parent.row_filter(parent_table, scopes, shares=shares)
-            if inner is None:
-                return None
-            link = table.c[str(obj.parent_column)]
-            return link.in_(select(parent_table.c.id).where(inner))
+            parent_table = metadata.tables[self.parent.object]
+            inner = self.parent.row_filter(parent_table, scopes, shares=shares, metadata=metadata)
+            parts: list[ColumnElement[bool]] = []
+            if inner is not None:
+                parts.append(table.c[str(obj.parent_column)].in_(select(parent_table.c.id).where(inner)))
+            lines = [
+                self._scope_condition(g.role, g.permission, obj, table, scopes, metadata)
+                for g in self.grants
+                if self.line_scopes and g.permission is not None
+            ]
+            if lines:
+                parts.append(lines[0] if len(lines) == 1 else or_(*lines))
+            return None if not parts else parts[0] if len(parts) == 1 else and_(*parts)
         if self.action == "create" or self.unrestricted:
             return None
         conditions = [
-            self._scope_condition(g.role, g.permission, obj, table, scopes)
+            self._scope_condition(g.role, g.permission, obj, table, scopes, metadata)
             for g in self.grants
             if g.permission is not None
         ]
-        shared = self._shared(table) if shares else None
+        shared = self._shared(table, metadata) if shares else None
         if shared is not None:
             conditions.append(shared)
         return conditions[0] if len(conditions) == 1 else or_(*conditions)
@@ -172,14 +196,20 @@ class Decision:
                     for m in sorted(members | {self.subject.id})
                 ]
             else:
-                out.append(self._scope_condition(g.role, g.permission, obj, table, scopes))
-        shared = self._shared(table) if shares else None
+                out.append(self._scope_condition(g.role, g.permission, obj, table, scopes, table.metadata))
+        shared = self._shared(table, table.metadata) if shares else None
         if shared is not None:
             out.append(shared)
         return out if 1 < len(out) <= MAX_ALTERNATIVES else None
 
     def _scope_condition(
-        self, role: str, permission: PermissionDef, obj: ObjectDef, table: Table, scopes: ScopeFactory | None
+        self,
+        role: str,
+        permission: PermissionDef,
+        obj: ObjectDef,
+        table: FromClause,
+        scopes: ScopeFactory | None,
+        metadata: MetaData,
     ) -> ColumnElement[bool]:
         scope = permission.scope
         me = bindparam("policy_user_id", self.subject.id, type_=BigInteger, unique=True)
@@ -191,7 +221,7 @@ class Decision:
             )
             return table.c.owner_id.in_(owners)
         if scope == "team":
-            users = table.metadata.tables[USER_TABLE]
+            users = metadata.tables[USER_TABLE]
             teams: BindParameter[int] = bindparam(
                 "policy_team_ids", sorted(self.subject.team_ids), expanding=True, unique=True
             )
@@ -203,11 +233,11 @@ class Decision:
         condition: ColumnElement[bool] = to_sql(typed, _WithUser(scopes(obj, table), self.subject))
         return condition
 
-    def _shared(self, table: Table) -> ColumnElement[bool] | None:
+    def _shared(self, table: FromClause, metadata: MetaData) -> ColumnElement[bool] | None:
         """Records shared with the user or one of their teams (an edit share for update)."""
         if self.action not in ("read", "update"):
             return None
-        shares = table.metadata.tables.get(SHARE_TABLE)
+        shares = metadata.tables.get(SHARE_TABLE)
         if shares is None:
             raise LookupError(f"{SHARE_TABLE} is not in the metadata; add it with engine.auth.policy.share_table()")
         who = shares.c.user_id == bindparam("policy_user_id", self.subject.id, type_=BigInteger, unique=True)
@@ -263,19 +293,7 @@ def decide(app: App, subject: Subject, object_name: str, action: str, *, types: 
     if action not in ACTIONS:
         raise KeyError(action)
     if obj.parent:
-        # A line is part of its parent: reading it is reading the parent, changing it changes the parent.
-        parent = decide(app, subject, obj.parent, "read" if action == "read" else "update", types=types)
-        reason = f"'{object_name}' is a child table of '{obj.parent}': {parent.action} {obj.parent} decides"
-        return Decision(
-            app,
-            subject,
-            object_name,
-            action,
-            parent.allowed,
-            parent=parent,
-            reasons=(reason, *parent.reasons),
-            types=types,
-        )
+        return _decide_lines(app, subject, obj, action, types)
     roles = [app.role(r) for r in sorted(subject.roles) if app.has_role(r)]
     unknown = sorted(r for r in subject.roles if not app.has_role(r))
     reasons = [f"role '{r}' is not in the blueprint" for r in unknown]
@@ -314,5 +332,56 @@ def decide(app: App, subject: Subject, object_name: str, action: str, *, types: 
         read_only=closed - hidden,
         grants=tuple(grants),
         reasons=tuple(reasons),
+        types=types,
+    )
+
+
+def _decide_lines(app: App, subject: Subject, obj: ObjectDef, action: str, types: Any) -> Decision:
+    """A line is part of its parent: reading it is reading the parent, changing it changes the parent.
+
+    A role that hides the parent's child-table field reaches none of its lines (nor may change
+    them when the field is read-only); a role may list the child object with a `scope` (which
+    lines, e.g. `internal = false`) and `fields` restrictions of the lines' own fields."""
+    parent_name = str(obj.parent)
+    parent_action = "read" if action == "read" else "update"
+    parent = decide(app, subject, parent_name, parent_action, types=types)
+    holder = next(f.name for f in app.object(parent_name).child_fields if f.target == obj.name)
+    reasons = [f"'{obj.name}' is a child table of '{parent_name}': {parent_action} {parent_name} decides"]
+    grants: list[_Grant] = []
+    for g in parent.grants:
+        closed = frozenset() if g.permission is None else g.permission.hidden
+        if action != "read" and g.permission is not None:
+            closed |= g.permission.read_only
+        if holder in closed:
+            how = "hides" if action == "read" else "may not change"
+            reasons.append(f"role '{g.role}' {how} the field '{holder}' of '{parent_name}', which holds these lines")
+            continue
+        line = None if g.admin else app.role(g.role).permission(obj.name)
+        if line is not None and line.scope != "all":
+            reasons.append(f"role '{g.role}' reaches the lines where {line.scope}")
+        grants.append(_Grant(g.role, g.admin, line))
+    if not grants:
+        return Decision(app, subject, obj.name, action, False, reasons=(*reasons, *parent.reasons), types=types)
+    if len(grants) < len(parent.grants):  # the parent rows of the roles that reach the lines only
+        parent = decide(
+            app, replace(subject, roles=frozenset(g.role for g in grants)), parent_name, parent_action, types=types
+        )
+    perms = [g.permission for g in grants]
+    open_all = any(p is None for p in perms)
+    hidden = frozenset() if open_all else frozenset.intersection(*(p.hidden for p in perms if p is not None))
+    closed = (
+        frozenset() if open_all else frozenset.intersection(*(p.hidden | p.read_only for p in perms if p is not None))
+    )
+    return Decision(
+        app,
+        subject,
+        obj.name,
+        action,
+        True,
+        hidden=hidden,
+        read_only=closed - hidden,
+        grants=tuple(grants),
+        parent=parent,
+        reasons=(*reasons, *parent.reasons),
         types=types,
     )

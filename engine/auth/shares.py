@@ -1,8 +1,10 @@
 """Sharing single records with a user or a team (`lw_share`), audited.
 
-Whoever may update a record may share it (an administrator, its owner, a manager over it);
-whoever may read it may see its shares. A share widens the record scope only: the receiving
-user's role must still allow the action on the object (see docs/permissions.md).
+Whoever may update a record through their role's own scope may share it (an administrator, its
+owner, a manager over it) — not someone it is only shared with: a share lends a record, it never
+lets the borrower lend it on (`ASSIGN`). Whoever may read a record may see its shares. A share
+widens the record scope only: the receiving user's role must still allow the action on the
+object (see docs/permissions.md).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from engine.auth import audit
 from engine.auth.directory import AuthDb
 from engine.errors import FieldProblem, InputInvalid, NotFound
 from engine.store import guard
-from engine.store.access import READ, UPDATE, Access, require
+from engine.store.access import ASSIGN, READ, UPDATE, Access, require
 from engine.store.records import Store
 
 
@@ -82,7 +84,7 @@ class Shares:
         user_id, team_id, can_edit = _parse(body)
         users, teams = self.auth.tables.user, self.auth.tables.team
         with self.store.db.write() as conn:
-            guard.reach(self.store, conn, obj, record_id, UPDATE, access)
+            guard.reach(self.store, conn, obj, record_id, ASSIGN, access)
             target, table = ("user_id", users) if user_id is not None else ("team_id", teams)
             wanted = user_id if user_id is not None else team_id
             if conn.execute(sa.select(table.c.id).where(table.c.id == wanted)).first() is None:
@@ -112,7 +114,7 @@ class Shares:
         obj = self.store.object(object_name)
         require(access, obj.name, UPDATE)
         with self.store.db.write() as conn:
-            guard.reach(self.store, conn, obj, record_id, UPDATE, access)
+            guard.reach(self.store, conn, obj, record_id, ASSIGN, access)
             gone = conn.execute(
                 sa.delete(self.t).where(
                     self.t.c.id == share_id, self.t.c.object == obj.name, self.t.c.record_id == record_id

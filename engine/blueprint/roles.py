@@ -114,15 +114,17 @@ class RoleBuilder:
             )
             return None
         if obj.parent:
-            self.fail(
-                path,
-                f"'{oname}' is a child table of '{obj.parent}' and follows the role's permissions on "
-                f"'{obj.parent}'; list '{obj.parent}' instead",
-                "role.child_object",
-                key=True,
-            )
-            return None
-        scope = raw.get("scope", "own" if obj.owned else "all")
+            actions = [a for a in ("create", "read", "update", "delete") if a in raw]
+            if actions:
+                self.fail(
+                    (*path, actions[0]),
+                    f"'{oname}' is a child table of '{obj.parent}': its lines follow the role's actions on "
+                    f"'{obj.parent}'; give only scope (which lines) and fields here",
+                    "role.child_object",
+                    key=True,
+                )
+                return None
+        scope = raw.get("scope", "own" if obj.owned and not obj.parent else "all")
         if not isinstance(scope, str):
             scope = "own"
         scope = scope.strip()

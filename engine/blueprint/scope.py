@@ -9,6 +9,7 @@ are readable too.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from engine.blueprint.model import App, FieldDef, ObjectDef
@@ -78,12 +79,11 @@ class ObjectScope(TypeScope):
         self.fields: Mapping[str, FieldDef] = {f.name: f for f in obj.fields}
 
     def _own(self, name: str) -> FieldInfo | None:
-        if name in SYSTEM_FIELDS:
-            return SYSTEM_FIELDS[name]
-        if name == "owner_id" and self.obj.owned:
-            return FieldInfo(Kind.NUMBER, label="user")
-        if self.obj.parent and name == f"{self.obj.parent}_id":
-            return FieldInfo(Kind.NUMBER, nullable=False, label="lookup")
+        info = self._system(name)
+        if info is not None:
+            if self.readable is not None and not self.readable(self.obj.name, name):
+                return replace(info, readable=False)  # the object itself is closed to the reader
+            return info
         f = self.fields.get(name)
         if f is None:
             return None
@@ -92,8 +92,17 @@ class ObjectScope(TypeScope):
         except FormulaPending:
             raise FormulaPending(self.obj.name, f.name) from None
         if info is not None and self.readable is not None and not self.readable(self.obj.name, name):
-            return FieldInfo(info.kind, info.nullable, info.label, info.scale, info.max_length, info.item_kind, False)
+            return replace(info, readable=False)
         return info
+
+    def _system(self, name: str) -> FieldInfo | None:
+        if name in SYSTEM_FIELDS:
+            return SYSTEM_FIELDS[name]
+        if name == "owner_id" and self.obj.owned:
+            return FieldInfo(Kind.NUMBER, label="user")
+        if self.obj.parent and name == f"{self.obj.parent}_id":
+            return FieldInfo(Kind.NUMBER, nullable=False, label="lookup")
+        return None
 
     def _target(self, name: str) -> ObjectScope | None:
         f = self.fields.get(name)

@@ -264,6 +264,9 @@ class Checker:
         if (name == "count" and len(rest) > 1) or (name != "count" and len(rest) not in (1, 2)):
             usage = f"count({coll}[, filter])" if name == "count" else f"{name}({coll}, value[, filter])"
             raise _fail(f"{name}() is used as {usage}", node.col, "expr.arity")
+        key = items.field(("id",))
+        if key is not None and not key.readable:  # the reader may not read these records at all
+            raise _fail(f"you may not read the records of '{coll}'", collection.col, "expr.forbidden")
         alias = node.alias or coll[0]
         self.frames.append(_Frame(alias, items))
         try:

@@ -8,6 +8,8 @@ files and reference checks:
 - `may(object, action)`: is the action granted on the object at all (else `Forbidden`);
 - `rows(object, action, table)`: a WHERE condition selecting the rows the action reaches
   (None: every row); a record outside it is `NotFound`, so its existence does not leak;
+  `table` may be an alias (expressions read related records through aliases). Besides the four
+  record actions, `ASSIGN` asks for the rows whose owner and shares the user may change;
 - `hidden(object)`: fields never shown, filtered, sorted or grouped by;
 - `locked(object)`: fields that may not be written (hidden or read-only).
 
@@ -20,11 +22,15 @@ from collections.abc import Hashable, Mapping
 from typing import Any, Protocol
 
 from sqlalchemy import ColumnElement, Table
+from sqlalchemy.sql import FromClause
 
 from engine.errors import Forbidden
 
 #: The record actions of a role permission.
 READ, CREATE, UPDATE, DELETE = "read", "create", "update", "delete"
+#: Changing a record's owner or who it is shared with: the update scope of the user's role(s)
+#: without the records merely shared with them (a share lends a record, it never gives it away).
+ASSIGN = "assign"
 
 
 class Access(Protocol):
@@ -40,7 +46,7 @@ class Access(Protocol):
 
     def may(self, object_name: str, action: str) -> bool: ...
 
-    def rows(self, object_name: str, action: str, table: Table) -> ColumnElement[bool] | None: ...
+    def rows(self, object_name: str, action: str, table: FromClause) -> ColumnElement[bool] | None: ...
 
     def alternatives(self, object_name: str, action: str, table: Table) -> list[ColumnElement[bool]] | None:
         """`rows` split into conditions whose OR it is, each servable by an index alone (a list

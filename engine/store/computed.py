@@ -14,7 +14,7 @@ from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, Connection, select
+from sqlalchemy import ColumnElement, Connection, and_, false, select
 from sqlalchemy.sql import FromClause
 
 from engine.blueprint.model import App, FieldDef, ObjectDef, RuleDef
@@ -243,12 +243,19 @@ def broken_rules(
 
 # -- SQL ---------------------------------------------------------------------------------------------
 class TableScope:
-    """SQL for expressions over one object's table (or an alias of it); implements `SqlScope`."""
+    """SQL for expressions over one object's table (or an alias of it); implements `SqlScope`.
 
-    def __init__(self, store: Store, obj: ObjectDef, table: FromClause) -> None:
+    With `access` (an expression a user wrote, such as `filter=`), related records are read as
+    that user reads them: a lookup to a record outside their scope is empty and a collection
+    holds only the records they may read. Without it (formulas, rules, role scopes: the
+    blueprint's own expressions) every row counts. Virtual formulas are the blueprint's, so they
+    are computed over every row either way: a filter on one agrees with the value shown."""
+
+    def __init__(self, store: Store, obj: ObjectDef, table: FromClause, access: Access | None = None) -> None:
         self.store = store
         self.obj = obj
         self.table = table
+        self.access = access
         self.fields = {f.name: f for f in obj.fields}
 
     @property
@@ -260,20 +267,36 @@ class TableScope:
         f = self.fields.get(name)
         if len(path) == 1:
             if f is not None and f.type == "formula" and f.column is None:
-                return to_sql(self.store.logic[self.obj.name].virtual[name].typed, self)
+                system = self if self.access is None else TableScope(self.store, self.obj, self.table)
+                return to_sql(self.store.logic[self.obj.name].virtual[name].typed, system)
             col: ColumnElement[Any] = self.table.c[f.column or name if f is not None else name]
             return col
         target = f.target if f is not None and f.type == "lookup" else self.obj.parent
         target_obj = self.store.app.object(str(target))
         alias = self.store.tables[target_obj.name].alias()
-        inner = TableScope(self.store, target_obj, alias)
+        inner = TableScope(self.store, target_obj, alias, self.access)
         query = select(inner.column(path[1:])).where(alias.c.id == self.table.c[f"{name}_id"])
+        reachable = self._reachable(target_obj, alias)
+        if reachable is not None:
+            query = query.where(reachable)
         return query.scalar_subquery()
 
     def collection(self, name: str) -> SqlCollection:
         item_obj, back = collections_of(self.store.app, self.obj)[name]
         alias = self.store.tables[item_obj.name].alias()
-        return SqlCollection(alias, alias.c[back] == self.table.c.id, TableScope(self.store, item_obj, alias))
+        where: ColumnElement[bool] = alias.c[back] == self.table.c.id
+        reachable = self._reachable(item_obj, alias)
+        if reachable is not None:
+            where = and_(where, reachable)
+        return SqlCollection(alias, where, TableScope(self.store, item_obj, alias, self.access))
+
+    def _reachable(self, obj: ObjectDef, alias: FromClause) -> ColumnElement[bool] | None:
+        """The rows of a related object the user may read (None: all, or no user)."""
+        if self.access is None:
+            return None
+        if not self.access.may(obj.name, READ):
+            return false()
+        return self.access.rows(obj.name, READ, alias)
 
 
 def reads_clock(typed: Any) -> bool:
@@ -289,24 +312,24 @@ def _readable(access: Access) -> Callable[[str, str], bool]:
 
 
 class FilterCache:
-    """Compiled filter conditions by (object, text): a repeated filter skips parse, check and compile,
-    and SQLAlchemy's statement cache recognises the reused condition."""
+    """Checked filter expressions by (object, text, field mask): a repeated filter skips parse and
+    type-check. The SQL is built per request, since it carries the reader's own row scopes."""
 
     def __init__(self, size: int = 512) -> None:
         self.size = size
-        self._items: OrderedDict[Hashable, ColumnElement[bool]] = OrderedDict()
+        self._items: OrderedDict[Hashable, Typed] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: Hashable) -> ColumnElement[bool] | None:
+    def get(self, key: Hashable) -> Typed | None:
         with self._lock:
             found = self._items.get(key)
             if found is not None:
                 self._items.move_to_end(key)
             return found
 
-    def put(self, key: Hashable, condition: ColumnElement[bool]) -> None:
+    def put(self, key: Hashable, typed: Typed) -> None:
         with self._lock:
-            self._items[key] = condition
+            self._items[key] = typed
             while len(self._items) > self.size:
                 self._items.popitem(last=False)
 
@@ -316,25 +339,25 @@ def sql_filter(
 ) -> ColumnElement[bool]:
     """A WHERE condition from a filter expression given in a request; 422 with the position if bad.
 
-    With `access`, a field hidden from the user (or on an object they may not read) is refused
-    (`expr.forbidden`), so values cannot be inferred through filters."""
+    With `access`, the expression sees what the user sees: a field hidden from them, or any field
+    or collection of an object they may not read, is refused (`expr.forbidden`), and related
+    records (lookups, collections) are only those in their read scope — so nothing can be
+    counted, summed or inferred through a filter that the user could not list."""
     key = (obj.name, text, None if access is None else access.key)
-    cached = store.filters.get(key)
-    if cached is not None:
-        return cached
-    readable = None if access is None else _readable(access)
+    typed = store.filters.get(key)
     try:
-        typed = check(
-            parse(text, store.expr_limits),
-            ObjectScope(store.app, obj, store.types, readable),
-            store.functions,
-            expected=Kind.BOOLEAN,
-            sql=True,
-            limits=store.expr_limits,
-        )
-        condition: ColumnElement[bool] = to_sql(typed, TableScope(store, obj, store.tables[obj.name]))
-        if not reads_clock(typed):
-            store.filters.put(key, condition)
+        if typed is None:
+            readable = None if access is None else _readable(access)
+            typed = check(
+                parse(text, store.expr_limits),
+                ObjectScope(store.app, obj, store.types, readable),
+                store.functions,
+                expected=Kind.BOOLEAN,
+                sql=True,
+                limits=store.expr_limits,
+            )
+            store.filters.put(key, typed)
+        condition: ColumnElement[bool] = to_sql(typed, TableScope(store, obj, store.tables[obj.name], access))
     except ExprError as exc:
         where = f"col {exc.col}: " if exc.col else ""
         raise InputInvalid([FieldProblem(("query", param), f"{where}{exc.message}", exc.code)]) from None

@@ -13,7 +13,7 @@ from sqlalchemy import ColumnElement, Connection, select
 
 from engine.blueprint.model import ObjectDef
 from engine.errors import FieldProblem, Forbidden, InputInvalid, NotFound
-from engine.store.access import READ, Access, masked
+from engine.store.access import ASSIGN, READ, Access, masked
 
 if TYPE_CHECKING:
     from engine.store.records import Store
@@ -36,6 +36,36 @@ def mask(obj: ObjectDef, record: dict[str, Any], access: Access | None) -> dict[
     return out
 
 
+def shown(
+    store: Store, obj: ObjectDef, record: dict[str, Any], access: Access | None, conn: Connection | None = None
+) -> dict[str, Any]:
+    """`record` as the user may see it: without the lines outside their scope on the lines
+    (a role's line condition, such as `internal = false`) and without hidden fields."""
+    if access is None:
+        return record
+    out = dict(record)
+    for f in obj.child_fields:
+        lines = out.get(f.name)
+        if not lines:
+            continue
+        child = str(f.target)
+        if not access.may(child, READ):
+            out[f.name] = []
+            continue
+        table = store.tables[child]
+        where = access.rows(child, READ, table)
+        if where is None:
+            continue
+        probe = select(table.c.id).where(table.c.id.in_([int(line["id"]) for line in lines]), where)
+        if conn is None:
+            with store.db.read() as c:
+                seen = set(c.execute(probe).scalars())
+        else:
+            seen = set(conn.execute(probe).scalars())
+        out[f.name] = [line for line in lines if line["id"] in seen]
+    return mask(obj, out, access)
+
+
 def masked_json(value: Any, hidden: frozenset[str]) -> Any:
     """A history snapshot (a record as JSON) without hidden fields; other values as they are."""
     return masked(value, hidden) if isinstance(value, dict) and hidden else value
@@ -54,6 +84,11 @@ def reach(store: Store, conn: Connection, obj: ObjectDef, record_id: int, action
     if action != READ and access.may(obj.name, READ):
         readable = rows(store, obj, READ, access)
         if conn.execute(probe if readable is None else probe.where(readable)).first() is not None:
+            if action == ASSIGN:
+                raise Forbidden(
+                    f"you may not change the owner or the shares of {obj.name} {record_id}: "
+                    "it is not in your own records (a share lends a record, it does not give it)"
+                )
             raise Forbidden(f"you may read but not {action} {obj.name} {record_id}")
     raise NotFound(f"{obj.name} {record_id} not found", code="record.not_found")
 
@@ -77,7 +112,8 @@ def in_scope(
     if len(inside) == len(set(ids)):
         return
     loc: tuple[str, ...] = ("body", "owner_id") if owner_given else ("body",)
-    message = f"the {obj.name} would fall outside the records you may {action}"
+    verb = "own or manage" if action == ASSIGN else action
+    message = f"the {obj.name} would fall outside the records you may {verb}"
     raise InputInvalid([FieldProblem(loc, message, "permission.out_of_scope")])
 
 

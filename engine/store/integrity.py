@@ -39,9 +39,12 @@ def check_references(
     rows: Sequence[Mapping[str, Any]],
     locs: Sequence[Loc],
     access: Access | None = None,
+    *,
+    within_parent: bool = False,
 ) -> None:
     """Every lookup, user and parent id given must exist (and, for a user, be readable by them);
-    otherwise a 422 located at the field."""
+    otherwise a 422 located at the field. `within_parent`: the rows are lines written through
+    their parent, which the write has reached already (it may be brand new, not yet in scope)."""
     targets: list[Target] = []
     for f in obj.stored_fields:
         if f.type == "lookup" and f.target:
@@ -51,8 +54,9 @@ def check_references(
             targets.append((str(f.column), store.users, None))
     if obj.owned:
         targets.append(("owner_id", store.users, None))
-    if obj.parent:
-        targets.append((f"{obj.parent}_id", store.tables[obj.parent], None))
+    if obj.parent and not within_parent:  # a parent the user cannot read "does not exist" for them
+        table = store.tables[obj.parent]
+        targets.append((f"{obj.parent}_id", table, _reachable(access, obj.parent, table)))
     if len(rows) == 1:
         _check_one(conn, targets, rows[0], locs[0], store)
         return

@@ -9,12 +9,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, delete, update
+from sqlalchemy import Connection, delete, select, update
 
 from engine.blueprint.model import ObjectDef
 from engine.errors import FieldProblem, InputInvalid
 from engine.store import history, integrity
-from engine.store.access import Access
+from engine.store.access import UPDATE, Access
 
 if TYPE_CHECKING:
     from engine.store.records import Store
@@ -33,11 +33,20 @@ def replace_lines(
     creating: bool,
     access: Access | None = None,
 ) -> bool:
-    """Make the parent's lines equal `lines`: update those with an id, insert new ones, drop the rest."""
+    """Make the parent's lines equal `lines`: update those with an id, insert new ones, drop the rest.
+
+    With `access`, "the parent's lines" are those the user may change: lines outside their scope
+    on the lines (a role's line condition) are neither shown, changed nor dropped, and every line
+    written must stay inside it. Updated lines get the same reference checks as new ones."""
     child = store.app.object(str(parent.field(fname).target))
     table = store.tables[child.name]
     link = table.c[f"{parent.name}_id"]
     existing = {} if creating else {int(r["id"]): r for r in store._children(conn, parent, child.name, parent_id)}
+    if existing and access is not None:
+        reach = access.rows(child.name, UPDATE, table)
+        if reach is not None:
+            inside = set(conn.execute(select(table.c.id).where(table.c.id.in_(existing), reach)).scalars())
+            existing = {i: r for i, r in existing.items() if i in inside}
     keep = {int(line["id"]) for line in lines if line.get("id") is not None}
     unknown = keep - set(existing)
     if unknown:
@@ -45,6 +54,7 @@ def replace_lines(
             [FieldProblem(("body", fname), f"line {min(unknown)} is not a line of this {parent.name}", "line.unknown")]
         )
     changed = False
+    written: list[tuple[int, tuple[str | int, ...]]] = []
     gone = set(existing) - keep
     if gone:
         conn.execute(delete(table).where(table.c.id.in_(gone)))
@@ -85,9 +95,14 @@ def replace_lines(
         line_id = int(values.pop("id"))
         old = existing[line_id]
         merged = {**old, **values}
-        store._compute(conn, child, [merged], [old], [("body", fname, position)])
+        loc: tuple[str | int, ...] = ("body", fname, position)
+        sent = {k: v for k, v in values.items() if old.get(k) != v}
+        integrity.check_references(store, conn, child, [sent], [loc], access, within_parent=True)
+        integrity.check_unique(store, conn, child, [sent], line_id)
+        store._compute(conn, child, [merged], [old], [loc])
         diff = {k: v for k, v in merged.items() if old.get(k) != v}
         if diff:
+            written.append((line_id, loc))
             conn.execute(
                 update(table).where(table.c.id == line_id).values(**diff, updated_at=now, version=table.c.version + 1)
             )
@@ -99,12 +114,51 @@ def replace_lines(
             changed = True
     if new_rows:
         locs = [("body", fname, int(r["position"])) for r in new_rows]
-        integrity.check_references(store, conn, child, new_rows, locs, access)
+        integrity.check_references(store, conn, child, new_rows, locs, access, within_parent=True)
         store._number(conn, child, new_rows, now)
         store._compute(conn, child, new_rows, [None] * len(new_rows), locs)
         ids = store._insert_rows(conn, table, new_rows)
-        for row, i in zip(new_rows, ids, strict=True):
+        for row, i, loc in zip(new_rows, ids, locs, strict=True):
             row["id"] = i
+            written.append((i, loc))
         history.write(conn, store.history_table, history.record_created(child.name, ids, actor, now))
         changed = True
+    _stay_in_scope(store, conn, parent, parent_id, child, written, access)
     return changed
+
+
+def _stay_in_scope(
+    store: Store,
+    conn: Connection,
+    parent: ObjectDef,
+    parent_id: int,
+    child: ObjectDef,
+    written: list[tuple[int, tuple[str | int, ...]]],
+    access: Access | None,
+) -> None:
+    """Every line written must be one the user may still change (e.g. a role whose lines are
+    `internal = false` cannot add an internal line); raising rolls the whole write back.
+    A parent outside the user's scope is reported for the parent by its own check instead."""
+    if access is None or not written:
+        return
+    table = store.tables[child.name]
+    reach = access.rows(child.name, UPDATE, table)
+    if reach is None:
+        return
+    parents = store.tables[parent.name]
+    parent_reach = access.rows(parent.name, UPDATE, parents)
+    if parent_reach is not None:
+        probe = select(parents.c.id).where(parents.c.id == parent_id, parent_reach)
+        if conn.execute(probe).first() is None:
+            return
+    ids = [i for i, _ in written]
+    inside = set(conn.execute(select(table.c.id).where(table.c.id.in_(ids), reach)).scalars())
+    problems = [
+        FieldProblem(
+            loc, f"the line would fall outside the {child.name} lines you may change", "permission.out_of_scope"
+        )
+        for i, loc in written
+        if i not in inside
+    ]
+    if problems:
+        raise InputInvalid(problems[:100])

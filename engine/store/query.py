@@ -93,12 +93,15 @@ class _Resolver:
         if self.hidden and self.is_hidden(key):
             self.fail(param, f"you may not read the field '{key}'", "query.forbidden_field")
             return None
-        if key in self.table.c and (f is not None or key in _SYSTEM_INTS or key in _SYSTEM_TIMES):
+        system = key in _SYSTEM_INTS or key in _SYSTEM_TIMES or key == self.obj.parent_column
+        if key in self.table.c and (f is not None or system):
             if f is not None and for_sort and not self.store.types[f.type].sortable:
                 self.fail(param, f"cannot sort by '{key}' ({f.type})", "query.not_sortable")
                 return None
             return self.table.c[key]
-        choices = list(self.fields) + [c for c in (*_SYSTEM_INTS, *_SYSTEM_TIMES) if c in self.table.c]
+        choices = list(self.fields) + [
+            c for c in (*_SYSTEM_INTS, *_SYSTEM_TIMES, self.obj.parent_column) if c and c in self.table.c
+        ]
         close = difflib.get_close_matches(key, choices, n=1)
         hint = f"; did you mean '{close[0]}'?" if close else ""
         self.fail(param, f"unknown field '{key[:64]}'{hint}", "query.unknown_field")

@@ -18,7 +18,7 @@ from engine.blueprint.model import App, ObjectDef
 from engine.errors import Conflict, FieldProblem, InputInvalid, NotFound
 from engine.expr import DEFAULT_LIMITS, builtin_functions, to_sql
 from engine.store import autonumber, bulk, guard, history, integrity, lines, query, trash
-from engine.store.access import CREATE, DELETE, READ, UPDATE, Access, require
+from engine.store.access import ASSIGN, CREATE, DELETE, READ, UPDATE, Access, require
 from engine.store.computed import (
     FilterCache,
     Loader,
@@ -107,10 +107,8 @@ class Store:
         where = guard.rows(self, obj, READ, access)
         if conn is None:
             with self.db.read() as c:
-                record = self._fetch(c, obj, record_id, where=where)
-        else:
-            record = self._fetch(conn, obj, record_id, where=where)
-        return guard.mask(obj, record, access)
+                return guard.shown(self, obj, self._fetch(c, obj, record_id, where=where), access, c)
+        return guard.shown(self, obj, self._fetch(conn, obj, record_id, where=where), access, conn)
 
     def _fetch(
         self,
@@ -187,7 +185,9 @@ class Store:
             with self.db.write() as conn:
                 written: list[dict[str, Any]] = []
                 record_id = self._insert(conn, obj, [coerced], actor, utcnow(), written, access)[0]
-                guard.in_scope(self, conn, obj, [record_id], READ, access, "owner_id" in coerced.values)
+                # A new line changes its parent: it must be one the user may change, not only read.
+                reach = CREATE if obj.parent else READ
+                guard.in_scope(self, conn, obj, [record_id], reach, access, "owner_id" in coerced.values)
                 if obj.child_fields or self.logic[obj.name].virtual or self.logic[obj.name].has_aggregates:
                     record = self._fetch(conn, obj, record_id)
                 else:  # nothing was computed after the insert: the row as written is the record
@@ -196,7 +196,7 @@ class Store:
         except IntegrityError as exc:
             raise _conflict(exc) from None
         self._notify("create", obj, record)
-        return guard.mask(obj, record, access)
+        return guard.shown(self, obj, record, access)
 
     def create_many(
         self,
@@ -228,7 +228,8 @@ class Store:
         try:
             with self.db.write() as conn:
                 ids = self._insert(conn, obj, coerced, actor, utcnow(), access=access)
-                guard.in_scope(self, conn, obj, ids, READ, access, any("owner_id" in c.values for c in coerced))
+                reach = CREATE if obj.parent else READ
+                guard.in_scope(self, conn, obj, ids, reach, access, any("owner_id" in c.values for c in coerced))
                 return ids
         except IntegrityError as exc:
             raise _conflict(exc) from None
@@ -427,14 +428,20 @@ class Store:
                     raise Conflict(
                         f"{obj.name} {record_id} was changed (version {current['version']}, you sent {expected})",
                         code="record.stale",
-                        current=guard.mask(obj, current, access),
+                        current=guard.shown(self, obj, current, access, conn),
                     )
+                # A new owner is the role's decision, never a share's (a share lends, it does not give).
+                reassigning = "owner_id" in coerced.values and coerced.values["owner_id"] != current.get("owner_id")
+                if reassigning:
+                    guard.reach(self, conn, obj, record_id, ASSIGN, access)
                 record = self._apply_update(conn, obj, current, coerced, actor, access)
                 guard.in_scope(self, conn, obj, [record_id], UPDATE, access, "owner_id" in coerced.values)
+                if reassigning:
+                    guard.in_scope(self, conn, obj, [record_id], ASSIGN, access, True)
         except IntegrityError as exc:
             raise _conflict(exc) from None
         self._notify("update", obj, record)
-        return guard.mask(obj, record, access)
+        return guard.shown(self, obj, record, access)
 
     def _apply_update(
         self,
@@ -474,7 +481,7 @@ class Store:
             raise Conflict(
                 f"{obj.name} {record_id} was changed meanwhile",
                 code="record.stale",
-                current=guard.mask(obj, self._fetch(conn, obj, record_id), access),
+                current=guard.shown(self, obj, self._fetch(conn, obj, record_id), access, conn),
             )
         history.write(
             conn,
@@ -504,7 +511,7 @@ class Store:
             current = self._fetch(conn, obj, record_id, lock=True)
             record = self._apply_update(conn, obj, current, Coerced(values={field_name: meta}), actor, access)
         self._notify("update", obj, record)
-        return guard.mask(obj, record, access)
+        return guard.shown(self, obj, record, access)
 
     # -- delete, restore, lists (implemented in their own modules) ----------------------------------
     def delete(
@@ -528,7 +535,7 @@ class Store:
         actor = access.actor_id if access is not None else actor
         record = trash.restore_record(self, object_name, record_id, actor=actor, access=access)
         self._notify("restore", obj, record)
-        return guard.mask(obj, record, access)
+        return guard.shown(self, obj, record, access)
 
     def find(
         self, object_name: str, q: query.ListQuery, *, scope: Any = None, access: Access | None = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -24,3 +25,11 @@ def auth(db_url: str, clock: FakeClock) -> Iterator[AuthDb]:
     db = migrated(db_url)
     yield AuthDb(db, clock=clock, hashing=FAST_HASHING)
     db.dispose()
+
+
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """The permission matrix's CRM world (tests/auth/matrix_world.py), one per test module and database."""
+    from tests.auth.matrix_world import open_world
+
+    yield from open_world(request, tmp_path_factory)

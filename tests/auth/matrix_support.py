@@ -24,8 +24,19 @@ SERVICE_TICKET_SCOPE = "owner_id == user.id or (status == 'new' and is_blank(own
 
 #: Top-level objects (each listed in roles) and line objects with the parent they follow.
 TOP = ("lead", "account", "contact", "opportunity", "activity", "product", "quote", "contract", "order", "ticket")
-CHILDREN = {"quote_line": "quote", "contract_line": "contract", "order_line": "order", "order_milestone": "order"}
+CHILDREN = {
+    "quote_line": "quote",
+    "contract_line": "contract",
+    "order_line": "order",
+    "order_milestone": "order",
+    "ticket_note": "ticket",
+}
+#: The parent's child-table field that holds each line object's lines.
+HOLDERS = {"quote_line": "lines", "contract_line": "lines", "order_line": "lines", "order_milestone": "milestones"}
+HOLDERS["ticket_note"] = "notes"
 OBJECTS = TOP + tuple(CHILDREN)
+#: The line conditions roles.yaml uses (a role listing a line object with a scope), evaluated by hand.
+LINE_SCOPES = {"not internal": lambda row: row.internal is False}
 
 
 @dataclass(frozen=True)
@@ -87,6 +98,7 @@ class Row:
     status: str | None = None
     parent_id: int | None = None
     name: str | None = None
+    internal: bool | None = None
 
 
 @dataclass
@@ -128,19 +140,34 @@ class Org:
         return grants.get(obj)
 
     def granted(self, person: Person, obj: str, action: str) -> bool:
-        """Object level: a line needs read on its parent to be read, update on it for anything else."""
+        """Object level: a line needs read on its parent to be read, update on it for anything else,
+        and the parent's field holding the lines must not be hidden (nor read-only, for a change)."""
         if obj in CHILDREN:
-            return self.granted(person, CHILDREN[obj], "read" if action == "read" else "update")
+            parent, parent_action = CHILDREN[obj], "read" if action == "read" else "update"
+            if not self.granted(person, parent, parent_action):
+                return False
+            p = self.perm(person, parent)
+            closed = frozenset() if p is None else p.hidden | (p.read_only if action != "read" else frozenset())
+            return HOLDERS[obj] not in closed
         p = self.perm(person, obj)
         return p is not None and action in p.actions
 
     def hidden(self, person: Person, obj: str) -> frozenset[str]:
-        p = self.perm(person, obj) if obj in TOP else None
+        p = self.perm(person, obj)
         return frozenset() if p is None else p.hidden
 
     def locked(self, person: Person, obj: str) -> frozenset[str]:
-        p = self.perm(person, obj) if obj in TOP else None
+        p = self.perm(person, obj)
         return frozenset() if p is None else p.hidden | p.read_only
+
+    def line_visible(self, person: Person, obj: str, row: Row) -> bool:
+        """A line inside the role's condition on the lines (every line when the role gives none)."""
+        p = self.perm(person, obj)
+        if obj not in CHILDREN or p is None or p.scope == "all":
+            return True
+        if p.scope in LINE_SCOPES:
+            return bool(LINE_SCOPES[p.scope](row))
+        raise AssertionError(f"the oracle does not know the line scope {p.scope!r} of {person.role} on {obj}")
 
     def in_scope(self, person: Person, obj: str, row: Row) -> bool:
         """Is the top-level `row` of `obj` in the person's record scope for that object?"""
@@ -164,6 +191,8 @@ class Org:
         top, target = (CHILDREN[obj], parents[int(row.parent_id or 0)]) if obj in CHILDREN else (obj, row)
         if not (self.granted(person, top, "read") and self.in_scope(person, top, target)):
             return 404
+        if not self.line_visible(person, obj, row):
+            return 404
         return 200
 
     def visible(self, person: Person, obj: str, rows: list[Row], parents: Mapping[int, Row]) -> set[int]:
@@ -183,6 +212,8 @@ def stored_rows(store: Store, obj: str) -> list[Row]:
         cols.append(table.c.status)
     if "name" in table.c:
         cols.append(table.c.name)
+    if "internal" in table.c:
+        cols.append(table.c.internal)
     with store.db.read() as conn:
         result = conn.execute(sa.select(*cols).order_by(table.c.id)).mappings().all()
     return [
@@ -192,6 +223,7 @@ def stored_rows(store: Store, obj: str) -> list[Row]:
             r.get("status"),
             int(r[parent_col]) if parent_col else None,
             r.get("name"),
+            None if r.get("internal") is None else bool(r["internal"]),
         )
         for r in result
     ]

@@ -90,6 +90,7 @@ MATRIX: dict[str, dict[str, tuple[str, str]]] = {
 HIDDEN = {
     ("sales_rep", "product"): {"floor_price", "cost_price"},
     ("sales_manager", "product"): {"cost_price"},
+    ("sales_manager", "ticket"): {"notes"},
     ("service_agent", "product"): {"floor_price", "cost_price"},
     ("marketing", "product"): {"floor_price", "cost_price"},
 }
