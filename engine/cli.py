@@ -97,35 +97,41 @@ def _audit_migration(db: Database, plan: MigrationPlan) -> Callable[[Connection]
     return record
 
 
-def _serve(store: Store, blueprint: Path, url: str, host: str, port: int, workers: int, files: str | None) -> None:
+def _serve(store: Store, blueprint: Path, url: str, args: argparse.Namespace, workers: int = 1) -> None:
+    """Run uvicorn on the app. Client addresses and proxies are the app's business (`--forwarded-allow-ips`):
+    uvicorn's own proxy headers are off, since by default it believes X-Forwarded-For from 127.0.0.1."""
     import os
 
     import uvicorn
 
+    from engine.auth.directory import AuthDb
+    from engine.auth.hashers import SIZE_VARIABLE, HashingPool
     from engine.web.app import create_app
+    from engine.web.proxies import PROXIES_VARIABLE, TrustedProxies
 
-    print(f"serving {blueprint} on http://{host}:{port}  (database {url}; Ctrl-C stops)", flush=True)
+    proxies = args.forwarded_allow_ips
+    if proxies is None:
+        proxies = os.environ.get(PROXIES_VARIABLE, "")
+    TrustedProxies.parse(proxies)  # a bad entry stops here, in one line, before anything listens
+    hashers = HashingPool(args.password_hashers) if args.password_hashers else HashingPool.from_environment()
+    trusted = f"; X-Forwarded-For believed from {proxies}" if proxies.strip() else ""
+    print(f"serving {blueprint} on http://{args.host}:{args.port}  (database {url}{trusted}; Ctrl-C stops)", flush=True)
+    common: dict[str, Any] = {
+        "host": args.host,
+        "port": args.port,
+        "log_level": "warning",
+        "access_log": False,
+        "proxy_headers": False,
+    }
     if workers > 1:
         os.environ.update(LOOMWORK_BLUEPRINT=str(blueprint), DATABASE_URL=url)
-        if files:
-            os.environ["LOOMWORK_FILES"] = files
-        uvicorn.run(
-            "engine.web.app:app_from_environment",
-            factory=True,
-            host=host,
-            port=port,
-            workers=workers,
-            log_level="warning",
-            access_log=False,
-        )
+        os.environ.update({PROXIES_VARIABLE: proxies, SIZE_VARIABLE: str(hashers.size)})
+        if args.files:
+            os.environ["LOOMWORK_FILES"] = args.files
+        uvicorn.run("engine.web.app:app_from_environment", factory=True, workers=workers, **common)
     else:
-        uvicorn.run(
-            create_app(store),
-            host=host,
-            port=port,
-            log_level="warning",
-            access_log=False,
-        )
+        auth = AuthDb(store.db, hashers=hashers)
+        uvicorn.run(create_app(store, auth=auth, forwarded_allow_ips=proxies), **common)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -135,7 +141,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     url = database_url(args.db)
     store = open_store(args.path, url, files_dir=args.files)
-    _serve(store, args.path, url, args.host, args.port, args.workers, args.files)
+    _serve(store, args.path, url, args, args.workers)
     return 0
 
 
@@ -174,7 +180,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     sys.stdout.flush()
     if args.no_serve:
         return 0
-    _serve(store, blueprint, url, args.host, args.port, 1, args.files)
+    _serve(store, blueprint, url, args)
     return 0
 
 
@@ -420,6 +426,26 @@ def _add_server_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--files", default=None, help="folder for attachment files (default ./files)")
+    p.add_argument(
+        "--forwarded-allow-ips",
+        default=None,
+        metavar="IPS",
+        help="proxies whose X-Forwarded-For is believed: addresses, networks or * "
+        "(default: $LOOMWORK_FORWARDED_ALLOW_IPS, else none)",
+    )
+    p.add_argument(
+        "--password-hashers",
+        type=_positive,
+        default=None,
+        metavar="N",
+        help="password hashes at once per process (default: $LOOMWORK_PASSWORD_HASHERS, else CPU cores - 1, 1 to 4)",
+    )
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return int(text)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,4 +1,4 @@
-"""The auth room's handle on the database: the system tables, a clock and the password hashing.
+"""The auth room's handle on the database: the system tables, a clock, the password hashing and its pool.
 
 The system tables are reached without a blueprint, so the CLI can manage users of any app.
 """
@@ -13,6 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import Connection, MetaData, Table
 
+from engine.auth.hashers import HashingPool
 from engine.auth.passwords import DEFAULT_HASHING, PasswordHashing
 from engine.store.database import Database
 from engine.store.tables import system_tables
@@ -43,12 +44,16 @@ class AuthTables:
 
 @dataclass(frozen=True)
 class AuthDb:
-    """A database plus what every auth service needs; pass it explicitly (no globals)."""
+    """A database plus what every auth service needs; pass it explicitly (no globals).
+
+    `hashers` bounds the password hashes running at once; one `AuthDb` per server process shares it.
+    """
 
     db: Database
     tables: AuthTables = field(default_factory=AuthTables.build)
     clock: Callable[[], datetime] = utc_now
     hashing: PasswordHashing = DEFAULT_HASHING
+    hashers: HashingPool = field(default_factory=HashingPool)
 
     def now(self) -> datetime:
         return self.clock()

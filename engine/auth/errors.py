@@ -29,3 +29,13 @@ class LoginLocked(LoomworkError):
         minutes = max(1, -(-retry_after // 60))
         super().__init__(f"too many failed logins; try again in {minutes} minute{'s' * (minutes != 1)}")
         self.retry_after = retry_after
+
+
+class HashingBusy(LoomworkError):
+    """Every password-hashing slot is taken and the queue is full or moved too slowly; retry later."""
+
+    code = "auth.busy"
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"too many sign-ins at once; try again in {retry_after} seconds")
+        self.retry_after = retry_after

@@ -88,7 +88,7 @@ class Users:
         if not name.strip():
             raise AuthInvalid("a user needs a name", code="auth.bad_name")
         role_id = check_role(role)
-        password_hash = None if password is None else self.auth.hashing.hash(password)
+        password_hash = None if password is None else self.auth.hashers.run(self.auth.hashing.hash, password)
         with self.auth.db.write() as conn:
             team_id = None if team is None else team_id_by_name(self.auth, conn, team)
             values = {
@@ -127,7 +127,7 @@ class Users:
 
     def set_password(self, email: str, password: str, *, actor_id: int | None = None) -> None:
         """An admin's password reset (policy checked, argon2id hash stored)."""
-        password_hash = self.auth.hashing.hash(password)
+        password_hash = self.auth.hashers.run(self.auth.hashing.hash, password)
         self._change(email, {"password_hash": password_hash}, audit.PASSWORD_RESET, {}, actor_id)
         self._end_sessions(email)
 

@@ -3,24 +3,36 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from typing import Any
 
 from fastapi import FastAPI
 
 from engine.auth.directory import AuthDb
+from engine.auth.hashers import HashingPool
 from engine.store.records import Store
 from engine.web.api import api_router
 from engine.web.envelope import install_error_handlers
 from engine.web.identity import TokenCache
 from engine.web.openapi import openapi_document
 from engine.web.pages import pages_router
+from engine.web.proxies import PROXIES_VARIABLE, ForwardedHeaders, TrustedProxies
 
 
-def create_app(store: Store, *, auth: AuthDb | None = None, token_ttl: float = 5.0) -> FastAPI:
+def create_app(
+    store: Store,
+    *,
+    auth: AuthDb | None = None,
+    token_ttl: float = 5.0,
+    forwarded_allow_ips: str | Iterable[str] | None = None,
+) -> FastAPI:
     """A web app serving `store`; nothing global, so tests can build as many as they like.
 
-    `auth` holds the password hashing and clock for users and sessions (defaults on `store.db`);
-    API tokens are re-checked against the database every `token_ttl` seconds (0: every request)."""
+    `auth` holds the password hashing, its pool and the clock for users and sessions (defaults on
+    `store.db`); API tokens are re-checked against the database every `token_ttl` seconds (0: every
+    request). `X-Forwarded-For` is believed only from the proxies in `forwarded_allow_ips`
+    (addresses, networks or "*"; none by default): see `engine.web.proxies`."""
+    proxies = TrustedProxies.parse(forwarded_allow_ips)
     web = FastAPI(
         title=f"{store.app.label.en} — Loomwork",
         version=store.app.version,
@@ -32,6 +44,8 @@ def create_app(store: Store, *, auth: AuthDb | None = None, token_ttl: float = 5
     web.state.auth = auth or AuthDb(store.db)
     web.state.tokens = TokenCache(ttl=token_ttl)
     install_error_handlers(web)
+    if proxies:
+        web.add_middleware(ForwardedHeaders, proxies=proxies)
     web.include_router(api_router(store, web.state.auth))
     web.include_router(pages_router(store))  # /, /login, /logout
     document = openapi_document(store.app, store.types, version=store.app.version)
@@ -48,10 +62,12 @@ def create_app(store: Store, *, auth: AuthDb | None = None, token_ttl: float = 5
 
 
 def app_from_environment() -> FastAPI:
-    """uvicorn factory for multi-worker serving: LOOMWORK_BLUEPRINT and DATABASE_URL say what to serve."""
+    """uvicorn factory for multi-worker serving: LOOMWORK_BLUEPRINT and DATABASE_URL say what to serve;
+    LOOMWORK_FORWARDED_ALLOW_IPS and LOOMWORK_PASSWORD_HASHERS configure it as `loomwork serve` does."""
     from engine.web.runtime import open_store
 
     store = open_store(
         os.environ["LOOMWORK_BLUEPRINT"], os.environ.get("DATABASE_URL"), files_dir=os.environ.get("LOOMWORK_FILES")
     )
-    return create_app(store)
+    auth = AuthDb(store.db, hashers=HashingPool.from_environment())
+    return create_app(store, auth=auth, forwarded_allow_ips=os.environ.get(PROXIES_VARIABLE))

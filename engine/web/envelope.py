@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from engine.auth.errors import HashingBusy, LoginFailed, LoginLocked
 from engine.errors import (
     Conflict,
     FieldProblem,
@@ -31,6 +32,9 @@ STATUS = {
     NotFound: 404,
     Conflict: 409,
     PayloadTooLarge: 413,
+    LoginFailed: 401,
+    LoginLocked: 429,
+    HashingBusy: 503,
 }
 
 
@@ -78,6 +82,8 @@ def error_response(exc: LoomworkError, extra: dict[str, Any] | None = None, *, l
     response = failure(status, [FieldProblem((), exc.message, exc.code)], **(extra or {}))
     if isinstance(exc, NotAuthenticated):
         response.headers["WWW-Authenticate"] = 'Bearer realm="loomwork"'
+    if isinstance(exc, LoginLocked | HashingBusy):
+        response.headers["Retry-After"] = str(exc.retry_after)
     return response
 
 

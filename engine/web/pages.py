@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from engine.auth.directory import AuthDb
-from engine.auth.errors import LoginFailed, LoginLocked
+from engine.auth.errors import HashingBusy, LoginFailed, LoginLocked
 from engine.auth.login import authenticate_password
 from engine.auth.sessions import close_session, open_session, session_user
 from engine.auth.users import User
@@ -118,11 +118,14 @@ def pages_router(store: Store) -> APIRouter:
             return login_page(request, status=403, error=message, email=email, next_path=next_path)
         ip = client_ip(request)
         try:
-            # argon2 verification takes tens of milliseconds: never on the event loop
+            # argon2 takes a core for a fifth of a second: never on the event loop (and bounded: auth.hashers)
             user = await run_in_threadpool(authenticate_password, auth, email, fields.get("password", ""), ip)
-        except LoginLocked as exc:
+        except (LoginLocked, HashingBusy) as exc:
+            status = 429 if isinstance(exc, LoginLocked) else 503
             headers = {"Retry-After": str(exc.retry_after)}
-            return login_page(request, status=429, error=exc.message, email=email, next_path=next_path, headers=headers)
+            return login_page(
+                request, status=status, error=exc.message, email=email, next_path=next_path, headers=headers
+            )
         except LoginFailed as exc:
             return login_page(request, status=401, error=exc.message, email=email, next_path=next_path)
         # A new session id every time: whatever lw_session the browser had is ended, never promoted.

@@ -1,10 +1,15 @@
-"""A clock the auth tests move by hand, and a freshly migrated database."""
+"""A clock the auth tests move by hand, a freshly migrated database, and a hasher that counts."""
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from engine.auth.passwords import PasswordHashing
 from engine.blueprint.load import load_blueprint
 from engine.store.database import Database
 from engine.store.migrate import apply_plan, plan_migration
@@ -28,3 +33,47 @@ def migrated(url: str) -> Database:
     db = Database(url)
     apply_plan(db, plan_migration(db, load_blueprint(EVERYTHING, types), types))
     return db
+
+
+@dataclass
+class Meter:
+    """How many password checks ran, and the most that ran at the same time."""
+
+    calls: int = 0
+    running: int = 0
+    peak: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @contextmanager
+    def measure(self) -> Iterator[None]:
+        with self._lock:
+            self.calls += 1
+            self.running += 1
+            self.peak = max(self.peak, self.running)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self.running -= 1
+
+
+@dataclass(frozen=True)
+class MeteredHashing(PasswordHashing):
+    """Cheap argon2id that takes at least `delay` seconds per check and counts checks in `meter`
+    (a verify, or the dummy hash that answers for an unknown e-mail)."""
+
+    time_cost: int = 1
+    memory_cost: int = 8
+    parallelism: int = 1
+    delay: float = 0.05
+    meter: Meter = field(default_factory=Meter, compare=False)
+
+    def verify(self, password_hash: str, password: str) -> bool:
+        with self.meter.measure():
+            time.sleep(self.delay)
+            return super().verify(password_hash, password)
+
+    def rehash(self, password: str) -> str:
+        with self.meter.measure():
+            time.sleep(self.delay)
+            return super().rehash(password)
