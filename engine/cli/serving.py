@@ -1,0 +1,109 @@
+"""`loomwork serve` and `loomwork demo`: an app on a migrated database, or a fresh CRM demo."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from engine.cli.databases import command_url
+
+if TYPE_CHECKING:
+    from engine.store.records import Store
+
+DEMO_URL = "sqlite:///loomwork-demo.db"
+#: The demo user the printed token command names: a sales rep with deals in every stage.
+DEMO_REP = "chen.xiaoming@demo.loomwork.dev"
+
+
+def add_server_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--files", default=None, help="folder for attachment files (default ./files)")
+
+
+def serve_store(store: Store, blueprint: Path, url: str, args: argparse.Namespace, workers: int = 1) -> None:
+    """Run uvicorn on `store` (or, with several workers, on processes that open it again)."""
+    import uvicorn
+
+    from engine.store.connect import shown_url
+    from engine.web.app import create_app
+
+    print(
+        f"serving {blueprint} on http://{args.host}:{args.port}  (database {shown_url(url)}; Ctrl-C stops)",
+        flush=True,
+    )
+    options = {"host": args.host, "port": args.port, "log_level": "warning", "access_log": False}
+    if workers > 1:
+        os.environ.update(LOOMWORK_BLUEPRINT=str(blueprint), DATABASE_URL=url)
+        if args.files:
+            os.environ["LOOMWORK_FILES"] = args.files
+        uvicorn.run("engine.web.app:app_from_environment", factory=True, workers=workers, **options)
+    else:
+        uvicorn.run(create_app(store), **options)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Serve the app of a migrated blueprint: REST API, OpenAPI and pages."""
+    from engine.web.runtime import open_store
+
+    url = command_url(args)
+    store = open_store(args.path, url, files_dir=args.files)
+    serve_store(store, args.path, url, args, args.workers)
+    return 0
+
+
+def demo_blueprint() -> Path:
+    """The shipped CRM blueprint, next to the engine package in a checkout."""
+    return Path(__file__).resolve().parents[2] / "blueprints" / "crm"
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Create a fresh demo database from blueprints/crm with demo data, then serve it."""
+    from engine.auth.directory import AuthDb
+    from engine.auth.people import DirectoryPeople
+    from engine.blueprint.load import load_blueprint
+    from engine.store.connect import open_database, shown_url
+    from engine.store.fixtures import fixture_logins, load_fixtures
+    from engine.store.migrate import apply_plan, plan_migration
+    from engine.store.records import Store
+    from engine.types.registry import TypeRegistry
+
+    blueprint = demo_blueprint()
+    url = args.db or DEMO_URL
+    if not args.db:
+        for suffix in ("", "-wal", "-shm"):
+            Path(url.removeprefix("sqlite:///") + suffix).unlink(missing_ok=True)
+    types = TypeRegistry.with_builtins()
+    app = load_blueprint(blueprint, types)
+    db = open_database(url, create=True)
+    apply_plan(db, plan_migration(db, app, types), allow_destructive=False)
+    store = Store(app, types, db, files_dir=Path(args.files) if args.files else None)
+    counts = load_fixtures(store, blueprint / "demo", DirectoryPeople(AuthDb(db)))
+    summary = ", ".join(f"{n} {name}" for name, n in counts.items())
+    print(f"demo database {shown_url(url)}: {summary}")
+    print("demo logins (e-mail / password / role):")
+    for login in fixture_logins(app, blueprint / "demo"):
+        print(f"  {login.email} / {login.password} / {login.role or '-'}")
+    print("sign in at /login with one of these; API clients need a token, made with:")
+    print(f"  {_program()} token create --user {DEMO_REP} --db {shlex.quote(url)} | tail -1")
+    sys.stdout.flush()
+    if args.no_serve:
+        db.dispose()
+        return 0
+    serve_store(store, blueprint, url, args)
+    return 0
+
+
+def _program() -> str:
+    """How this command was started, for commands printed to copy (`.venv/bin/loomwork` from `make run`)."""
+    started = Path(sys.argv[0])
+    if started.name != "loomwork":
+        return "loomwork"
+    try:
+        return shlex.quote(str(started.resolve().relative_to(Path.cwd().resolve())))
+    except ValueError:
+        return shlex.quote(str(started))
