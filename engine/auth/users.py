@@ -15,7 +15,6 @@ from engine.auth import audit
 from engine.auth.directory import AuthDb
 from engine.auth.errors import AuthInvalid
 from engine.errors import Conflict, NotFound
-from engine.store.migrate import applied_role_ids
 
 EMAIL_SHAPE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
 ROLE_SHAPE = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -57,6 +56,8 @@ def known_role(conn: Connection, role: str) -> str:
     """A role id (shape checked) that the blueprint applied to the database declares (`admin` is
     always one); raises `AuthInvalid` naming the blueprint's roles. A database no blueprint was
     applied to (tables made directly, as tests do) has no list to check against."""
+    from engine.store.migrate.stored import applied_role_ids  # here: the migrate package loads alembic
+
     role_id = check_role(role)
     roles = applied_role_ids(conn)
     if roles is None or role_id in roles:

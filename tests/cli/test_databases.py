@@ -44,9 +44,7 @@ def _closed_port() -> int:
     return port
 
 
-def _run(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, argv: list[str]
-) -> tuple[int, str, str]:
+def _run(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, argv: list[str]) -> tuple[int, str, str]:
     monkeypatch.setattr("sys.stdin", io.StringIO("long enough password\n"))
     code = main(argv)
     out, err = capsys.readouterr()
@@ -143,7 +141,7 @@ def test_a_missing_postgresql_database_is_one_line(
     host = url.split("@", 1)[1].split("/", 1)[0]
     address, port = host.rsplit(":", 1)
     expected = (
-        f"error: cannot open {url}: connection failed: connection to server at \"{address}\", port {port} failed: "
+        f'error: cannot open {url}: connection failed: connection to server at "{address}", port {port} failed: '
         'database "lw_no_such_database" does not exist [db.unreachable]'
     )
     _expect_one_line(command, code, err, expected)
