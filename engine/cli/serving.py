@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
+import shutil
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -101,7 +102,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def _program() -> str:
     """How this command was started, for commands printed to copy (`.venv/bin/loomwork` from `make run`)."""
     started = Path(sys.argv[0])
-    if started.name != "loomwork":
+    on_path = shutil.which("loomwork")
+    if started.name != "loomwork" or (on_path is not None and Path(on_path).resolve() == started.resolve()):
         return "loomwork"
     try:
         return shlex.quote(str(started.resolve().relative_to(Path.cwd().resolve())))
