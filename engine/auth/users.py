@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -51,6 +52,24 @@ def check_role(role: str) -> str:
     return value
 
 
+def known_role(conn: Connection, role: str) -> str:
+    """A role id (shape checked) that the blueprint applied to the database declares (`admin` is
+    always one); raises `AuthInvalid` naming the blueprint's roles. A database no blueprint was
+    applied to (tables made directly, as tests do) has no list to check against."""
+    from engine.store.migrate.stored import applied_role_ids  # here: the migrate package loads alembic
+
+    role_id = check_role(role)
+    roles = applied_role_ids(conn)
+    if roles is None or role_id in roles:
+        return role_id
+    close = difflib.get_close_matches(role_id, sorted(roles), n=1, cutoff=0.6)
+    hint = f" (did you mean '{close[0]}'?)" if close else ""
+    raise AuthInvalid(
+        f"'{role_id}' is not a role of the blueprint{hint}; its roles are {', '.join(sorted(roles))}",
+        code="auth.unknown_role",
+    )
+
+
 def user_from_row(row: Any) -> User:
     return User(
         id=int(row.id),
@@ -75,7 +94,7 @@ class Users:
         self,
         email: str,
         name: str,
-        role: str,
+        role: str | None,
         *,
         team: str | None = None,
         password: str | None = None,
@@ -83,13 +102,15 @@ class Users:
         region: str | None = None,
         actor_id: int | None = None,
     ) -> User:
-        """Create an active user; without a password the user can only use API tokens."""
+        """Create an active user; without a password the user can only use API tokens, without a
+        role they may do nothing. The one way users are made (CLI, demo and test fixtures)."""
         address = normal_email(email)
         if not name.strip():
             raise AuthInvalid("a user needs a name", code="auth.bad_name")
-        role_id = check_role(role)
+        role_id = None if role is None else self.check_role(role)  # before the slow hashing
         password_hash = None if password is None else self.auth.hashers.run(self.auth.hashing.hash, password)
         with self.auth.db.write() as conn:
+            role_id = None if role_id is None else known_role(conn, role_id)
             team_id = None if team is None else team_id_by_name(self.auth, conn, team)
             values = {
                 "email": address,
@@ -110,6 +131,11 @@ class Users:
             detail = {"role": role_id, "team": team}
             self.auth.audit(conn, audit.USER_CREATED, actor_id=actor_id, subject=address, detail=detail)
             return self._get(conn, user_id)
+
+    def check_role(self, role: str) -> str:
+        """The role id when users may have it here (see `known_role`); raises `AuthInvalid`."""
+        with self.auth.db.read() as conn:
+            return known_role(conn, role)
 
     def get(self, email: str) -> User:
         """The user with this e-mail; raises `NotFound`."""
@@ -132,7 +158,8 @@ class Users:
         self._end_sessions(email)
 
     def set_role(self, email: str, role: str, *, actor_id: int | None = None) -> None:
-        role_id = check_role(role)
+        """Give the user another role of the blueprint (checked like `create_user`'s)."""
+        role_id = self.check_role(role)
         old = self.get(email).role
         self._change(email, {"role": role_id}, audit.ROLE_CHANGED, {"from": old, "to": role_id}, actor_id)
 

@@ -3,9 +3,9 @@
 A fixture folder holds YAML (or JSON) files. Their top-level keys are `users` — a list of
 `{email, name, locale, role, team, region, password}` (all but email and name optional) —,
 `teams` — a list of `{name, parent, manager}` (parent: a team name; manager: a user's e-mail) —
-and object names, each a list of records. Passwords are hashed with the `hash_password` callable
-given to `load_fixtures` (the store does not know how to hash); without one they are ignored.
-In a record:
+and object names, each a list of records. Users and teams are made by the `FixturePeople` given
+to `load_fixtures` — the auth room's services, so demo users meet the password policy, the
+blueprint's role ids and the audit like any other (the store, below auth, cannot). In a record:
 
 - `key: acme` names the record locally, so others can refer to it (keys are per object);
 - a lookup field takes `{ref: acme}` (the key of a record of the field's target object);
@@ -13,31 +13,43 @@ In a record:
 - a child-table field takes its lines inline, as a list of records (lines have no keys);
 - everything else is passed to the store as it is (dates may be YAML dates).
 
-Every reference is checked before anything is written, and all problems are reported at once.
-Users are created first, then records in dependency order, so a record comes after those it
-refers to (also within one object, e.g. a contract and its previous version).
+Every reference and role is checked before anything is written, and all problems are reported
+at once. Users are created first, then teams, then team memberships, then records in dependency
+order, so a record comes after those it refers to (also within one object, e.g. a contract and
+its previous version).
 """
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
-
-from sqlalchemy import insert, update
+from typing import Any, Protocol
 
 from engine.blueprint.model import App, ObjectDef
 from engine.blueprint.source import Mark, Path_, Source, blueprint_files, dotted, read_source
 from engine.errors import LoomworkError, Problem
-from engine.store.records import Store, utcnow
+from engine.store.records import Store
 
 USERS_KEY = "users"
 TEAMS_KEY = "teams"
 USER_EXTRAS = ("role", "team", "region", "password")
-HashPassword = Callable[[str], str]
+
+
+@dataclass(frozen=True)
+class FixtureUser:
+    """A user of the fixtures, as written (e-mail trimmed and lower-cased)."""
+
+    email: str
+    name: str
+    locale: str = "en"
+    role: str | None = None
+    team: str | None = None
+    region: str | None = None
+    password: str | None = None
 
 
 @dataclass(frozen=True)
@@ -58,6 +70,22 @@ class FixtureLogin:
     role: str | None
     team: str | None
     password: str
+
+
+class FixturePeople(Protocol):
+    """Makes the users and teams of fixtures (implemented by the auth room's services)."""
+
+    def create_user(self, user: FixtureUser) -> int:
+        """Create the user (without a team yet); returns its id."""
+        ...
+
+    def create_team(self, team: FixtureTeam) -> None:
+        """Create the team; its parent team and its manager exist already."""
+        ...
+
+    def add_member(self, team: str, email: str) -> None:
+        """Put the user in the team."""
+        ...
 
 
 class FixtureInvalid(LoomworkError):
@@ -95,35 +123,28 @@ class FixtureRow:
 class FixturePlan:
     """Everything read from a fixture folder, checked and ordered, ready to write."""
 
-    users: list[tuple[str, str, str]] = field(default_factory=list)  # email, name, locale
+    users: list[FixtureUser] = field(default_factory=list)
     rows: dict[str, list[FixtureRow]] = field(default_factory=dict)  # object -> rows, in file order
     keys: dict[str, dict[str, FixtureRow]] = field(default_factory=dict)  # object -> key -> row
-    user_extras: dict[str, dict[str, str]] = field(default_factory=dict)  # email -> role, team, region, password
     teams: list[FixtureTeam] = field(default_factory=list)
     team_marks: dict[str, tuple[Source, Path_]] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
 
 
-def load_fixtures(store: Store, folder: str | Path, *, hash_password: HashPassword | None = None) -> dict[str, int]:
+def load_fixtures(store: Store, folder: str | Path, people: FixturePeople) -> dict[str, int]:
     """Create the users, teams and records of the fixture files in `folder`; returns counts per object.
 
     Counts are keyed by object name (child-table lines under their line object), `users` and `teams`.
     Raises `FixtureInvalid` naming file, line and record key for every problem found before
-    writing, and a `LoomworkError` naming the record when the store refuses one. Each record is
-    its own transaction: records written before a refused one stay (load into a fresh database).
+    writing, and a `LoomworkError` naming the user, team or record when it is refused. Each user,
+    team and record is its own transaction: those written before a refused one stay (load into a
+    fresh database).
     """
     plan = read_fixtures(store.app, Path(folder))
     counts: dict[str, int] = {}
-    user_ids: dict[str, int] = {}
-    for email, name, locale in plan.users:
-        try:
-            user_ids[email] = store.create_user(email, name, locale=locale)
-        except LoomworkError as exc:
-            raise LoomworkError(f"{folder}: users: {email}: {exc.message}", code=exc.code) from exc
+    user_ids = _write_people(plan, people, folder)
     if plan.users:
         counts[USERS_KEY] = len(plan.users)
-    if plan.teams or plan.user_extras:
-        _write_teams_and_memberships(store, plan, user_ids, hash_password)
     if plan.teams:
         counts[TEAMS_KEY] = len(plan.teams)
     ids: dict[tuple[str, str], int] = {}
@@ -152,37 +173,33 @@ def load_fixtures(store: Store, folder: str | Path, *, hash_password: HashPasswo
 def fixture_logins(app: App, folder: str | Path) -> list[FixtureLogin]:
     """The fixture users that have a password, with their roles and teams (for `loomwork demo`)."""
     plan = read_fixtures(app, Path(folder))
-    out = []
-    for email, name, _ in plan.users:
-        extra = plan.user_extras.get(email, {})
-        if "password" in extra:
-            out.append(FixtureLogin(email, name, extra.get("role"), extra.get("team"), extra["password"]))
-    return out
+    return [FixtureLogin(u.email, u.name, u.role, u.team, u.password) for u in plan.users if u.password is not None]
 
 
-def _write_teams_and_memberships(
-    store: Store, plan: FixturePlan, user_ids: Mapping[str, int], hash_password: HashPassword | None
-) -> None:
-    """Teams parents first, then each user's role, team, region and hashed password, in one transaction."""
-    teams = store.metadata.tables["lw_team"]
-    team_ids: dict[str, int] = {}
-    with store.db.write() as conn:
-        for team in _teams_parents_first(plan.teams):
-            values = {
-                "name": team.name,
-                "parent_id": None if team.parent is None else team_ids[team.parent],
-                "manager_id": None if team.manager is None else user_ids[team.manager],
-                "created_at": utcnow(),
-            }
-            team_ids[team.name] = int(conn.execute(insert(teams).returning(teams.c.id), values).scalar_one())
-        for email, extra in plan.user_extras.items():
-            values = {k: extra[k] for k in ("role", "region") if k in extra}
-            if "team" in extra:
-                values["team_id"] = team_ids[extra["team"]]
-            if "password" in extra and hash_password is not None:
-                values["password_hash"] = hash_password(extra["password"])
-            if values:
-                conn.execute(update(store.users).where(store.users.c.id == user_ids[email]).values(values))
+def _write_people(plan: FixturePlan, people: FixturePeople, folder: str | Path) -> dict[str, int]:
+    """Users (without teams), then teams parents first (a manager may be in the team they lead),
+    then memberships; returns the user ids by e-mail."""
+    user_ids: dict[str, int] = {}
+    for user in plan.users:
+        with _named(f"{folder}: users: {user.email}"):
+            user_ids[user.email] = people.create_user(user)
+    for team in _teams_parents_first(plan.teams):
+        with _named(f"{folder}: teams: {team.name}"):
+            people.create_team(team)
+    for user in plan.users:
+        if user.team is not None:
+            with _named(f"{folder}: users: {user.email}"):
+                people.add_member(user.team, user.email)
+    return user_ids
+
+
+@contextmanager
+def _named(where: str) -> Iterator[None]:
+    """Say which fixture user or team a refusal is about."""
+    try:
+        yield
+    except LoomworkError as exc:
+        raise LoomworkError(f"{where}: {exc.message}", code=exc.code) from exc
 
 
 def _teams_parents_first(teams: list[FixtureTeam]) -> list[FixtureTeam]:
@@ -235,7 +252,7 @@ def _read_section(app: App, plan: FixturePlan, src: Source, section: str, value:
         plan.problems.append(_problem(src, path, f"'{section}' must be a list", "fixture.not_list", key=True))
         return
     if section == USERS_KEY:
-        _read_users(plan, src, value)
+        _read_users(app, plan, src, value)
         return
     if section == TEAMS_KEY:
         _read_teams(plan, src, value)
@@ -293,8 +310,9 @@ def _read_section(app: App, plan: FixturePlan, src: Source, section: str, value:
             keys[key] = row
 
 
-def _read_users(plan: FixturePlan, src: Source, value: list[Any]) -> None:
-    seen = {email for email, _, _ in plan.users}
+def _read_users(app: App, plan: FixturePlan, src: Source, value: list[Any]) -> None:
+    seen = {u.email for u in plan.users}
+    roles = [r.name for r in app.roles]
     for i, raw in enumerate(value):
         upath: Path_ = (USERS_KEY, i)
         email = raw.get("email") if isinstance(raw, dict) else None
@@ -318,10 +336,13 @@ def _read_users(plan: FixturePlan, src: Source, value: list[Any]) -> None:
                 _problem(src, (*upath, bad[0]), f"user {email}: '{bad[0]}' must be text", "fixture.bad_user")
             )
             continue
+        role = extra.get("role")
+        if role is not None and role not in roles:
+            message = f"user {email}: '{role}' is not a role of app '{app.name}'{_did_you_mean(role, roles)}"
+            plan.problems.append(_problem(src, (*upath, "role"), message, "fixture.unknown_role"))
+            continue
         seen.add(email)
-        plan.users.append((email, name, locale))
-        if extra:
-            plan.user_extras[email] = extra
+        plan.users.append(FixtureUser(email, name, locale, **extra))
         if "team" in extra:
             plan.team_marks.setdefault(f"user:{email}", (src, (*upath, "team")))
 
@@ -351,7 +372,7 @@ def _read_teams(plan: FixturePlan, src: Source, value: list[Any]) -> None:
 def _check_teams(plan: FixturePlan) -> None:
     """Parents and members name declared teams, managers name fixture users, the hierarchy has no cycle."""
     names = {t.name for t in plan.teams}
-    emails = {email for email, _, _ in plan.users}
+    emails = {u.email for u in plan.users}
     parents = {t.name: t.parent for t in plan.teams}
     for team in plan.teams:
         src, path = plan.team_marks[team.name]
@@ -372,11 +393,11 @@ def _check_teams(plan: FixturePlan) -> None:
                 break
             seen.add(parent)
             parent = parents[parent]
-    for email, extra in plan.user_extras.items():
-        team_name = extra.get("team")
+    for user in plan.users:
+        team_name = user.team
         if team_name is not None and team_name not in names:
-            src, path = plan.team_marks[f"user:{email}"]
-            message = f"user {email}: unknown team '{team_name}'{_did_you_mean(team_name, names)}"
+            src, path = plan.team_marks[f"user:{user.email}"]
+            message = f"user {user.email}: unknown team '{team_name}'{_did_you_mean(team_name, names)}"
             plan.problems.append(_problem(src, path, message, "fixture.unknown_team"))
 
 
@@ -384,7 +405,7 @@ def _check_values(
     app: App, plan: FixturePlan, row: FixtureRow, obj: ObjectDef, data: Mapping[str, Any], path: Path_
 ) -> None:
     """Check refs, user e-mails, lines and dates of one record (or line); problems go to the plan."""
-    emails = {email for email, _, _ in plan.users}
+    emails = {u.email for u in plan.users}
     for name, raw in data.items():
         where = (*path, name)
         if name == "key" and path == row.path:

@@ -75,28 +75,6 @@ class Store:
         except KeyError:
             raise NotFound(f"unknown object '{name[:64]}'", code="object.unknown") from None
 
-    def create_user(self, email: str, name: str, *, locale: str = "en", password_hash: str | None = None) -> int:
-        """Create a system user (the auth room builds on this); returns its id."""
-        with self.db.write() as conn:
-            row = {
-                "email": email.strip().lower(),
-                "name": name,
-                "locale": locale,
-                "active": True,
-                "password_hash": password_hash,
-                "created_at": utcnow(),
-            }
-            try:
-                return int(conn.execute(insert(self.users).returning(self.users.c.id), row).scalar_one())
-            except IntegrityError:
-                raise Conflict(f"a user with e-mail {email} already exists", code="user.exists") from None
-
-    def user_id(self, email: str) -> int | None:
-        with self.db.read() as conn:
-            found = conn.execute(select(self.users.c.id).where(self.users.c.email == email.strip().lower()))
-            value = found.scalar()
-            return int(value) if value is not None else None
-
     # -- reads ----------------------------------------------------------------------------------
     def get(
         self, object_name: str, record_id: int, *, conn: Connection | None = None, access: Access | None = None

@@ -6,7 +6,6 @@ import hashlib
 from collections.abc import Iterable
 
 from sqlalchemy import (
-    JSON,
     BigInteger,
     Boolean,
     Column,
@@ -22,7 +21,7 @@ from sqlalchemy.types import TypeEngine
 
 from engine.blueprint.model import SYSTEM_COLUMNS, App, FieldDef, ObjectDef
 from engine.types.registry import TypeRegistry
-from engine.types.sqltypes import UTCDateTime
+from engine.types.sqltypes import JSONValue, UTCDateTime
 
 #: An id column that is an auto-incrementing rowid alias on SQLite and BIGINT elsewhere.
 ID_TYPE: TypeEngine[int] = BigInteger().with_variant(Integer(), "sqlite")
@@ -67,8 +66,8 @@ def system_tables(metadata: MetaData) -> None:
         Column("record_id", BigInteger, nullable=False),
         Column("action", String(16), nullable=False),
         Column("field", String(64)),
-        Column("old", JSON),
-        Column("new", JSON),
+        Column("old", JSONValue),
+        Column("new", JSONValue),
         Column("actor_id", BigInteger),
         Column("at", UTCDateTime, nullable=False),
         Index("ix_lw_history_record", "object", "record_id", "id"),
@@ -80,7 +79,7 @@ def system_tables(metadata: MetaData) -> None:
         Column("id", ID_TYPE, primary_key=True),
         Column("object", String(64), nullable=False),
         Column("record_id", BigInteger, nullable=False),
-        Column("data", JSON, nullable=False),
+        Column("data", JSONValue, nullable=False),
         Column("deleted_by", BigInteger),
         Column("deleted_at", UTCDateTime, nullable=False),
         Index("ix_lw_trash_record", "object", "record_id"),
@@ -137,7 +136,7 @@ def system_tables(metadata: MetaData) -> None:
         Column("actor_id", BigInteger),  # no foreign key: the log outlives the users it names
         Column("kind", String(32), nullable=False),
         Column("subject", String(255)),
-        Column("detail", JSON),
+        Column("detail", JSONValue),
         Column("ip", String(64)),
         Index("ix_lw_audit_kind_at", "kind", "at"),
         sqlite_autoincrement=True,

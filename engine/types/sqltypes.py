@@ -2,7 +2,8 @@
 
 SQLite has no exact decimal type, so decimals are stored there as integers scaled by 10**scale:
 comparisons and sorting stay in SQL, sums stay exact, and the value read back is the `Decimal`
-that was written. PostgreSQL uses NUMERIC. Datetimes are always timezone-aware UTC.
+that was written. PostgreSQL uses NUMERIC. Datetimes are always timezone-aware UTC. JSON values
+that may be bare numbers are kept as text on SQLite (`JSONValue`).
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, Dialect, Numeric
+import orjson
+from sqlalchemy import JSON, BigInteger, DateTime, Dialect, Numeric, Text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
@@ -82,3 +84,30 @@ class UTCDateTime(TypeDecorator[datetime]):
 def json_document() -> TypeEngine[Any]:
     """JSON values: JSONB on PostgreSQL (containment operators, GIN-indexable), JSON text elsewhere."""
     return JSON().with_variant(JSONB(), "postgresql")
+
+
+class JSONValue(TypeDecorator[Any]):
+    """Any JSON value, scalars included: JSON on PostgreSQL, JSON text in a TEXT column on SQLite.
+
+    A column declared `JSON` has NUMERIC affinity on SQLite: the text `5` or `1.5` written there is
+    stored as a number and no longer reads back as JSON text. TEXT affinity keeps what was written;
+    numbers already stored that way (by databases made before this type) are read as they are.
+    """
+
+    impl = JSON
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(Text())
+        return dialect.type_descriptor(JSON())
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        if dialect.name != "sqlite" or value is None:
+            return value
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Any:
+        if dialect.name != "sqlite" or not isinstance(value, str):
+            return value
+        return orjson.loads(value)

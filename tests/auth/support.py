@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from engine.auth.passwords import PasswordHashing
-from engine.blueprint.load import load_blueprint
+from engine.blueprint.load import app_from_document, load_blueprint
 from engine.store.database import Database
 from engine.store.migrate import apply_plan, plan_migration
 from engine.types.registry import TypeRegistry
@@ -28,10 +28,16 @@ class FakeClock:
         self.now += timedelta(**kw)
 
 
+#: Roles the auth tests give users; declared (with no rights) so the user service accepts them.
+ROLES = ("sales_director", "sales_manager", "sales_rep", "finance")
+
+
 def migrated(url: str) -> Database:
+    """A database migrated to tests/everything.yaml, plus the roles above."""
     types = TypeRegistry.with_builtins()
+    document = {**load_blueprint(EVERYTHING, types).document, "roles": {r: {} for r in ROLES}}
     db = Database(url)
-    apply_plan(db, plan_migration(db, load_blueprint(EVERYTHING, types), types))
+    apply_plan(db, plan_migration(db, app_from_document(document, types), types))
     return db
 
 

@@ -165,6 +165,29 @@ def test_errors_exit_1_with_a_message_not_a_traceback(
     assert (code, out, err.strip()) == (1, "", message)
 
 
+def test_user_create_and_set_role_refuse_a_role_the_blueprint_lacks(
+    url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("getpass.getpass", lambda prompt="": pytest.fail("asked for a password"))
+    argv = ("user", "create", "--db", url, "--email", "a@b.io", "--name", "A", "--role", "nosuchrole")
+    code, out, err = run(capsys, monkeypatch, *argv)
+    assert (code, out, err) == (
+        1,
+        "",
+        "error: 'nosuchrole' is not a role of the blueprint; its roles are admin, finance, sales_director, "
+        "sales_manager, sales_rep [auth.unknown_role]\n",
+    )
+    assert run(capsys, monkeypatch, "user", "list", "--db", url)[1] == ""
+    argv = ("user", "create", "--db", url, "--email", "a@b.io", "--name", "A", "--role", "sales_rep")
+    assert run(capsys, monkeypatch, *argv, "--password-stdin", stdin="long enough password\n")[0] == 0
+    code, out, err = run(capsys, monkeypatch, "user", "set-role", "--db", url, "--email", "a@b.io", "--role", "finace")
+    assert (code, out) == (1, "")
+    assert err.startswith("error: 'finace' is not a role of the blueprint (did you mean 'finance'?); its roles are ")
+    code, out, _ = run(capsys, monkeypatch, "user", "set-role", "--db", url, "--email", "a@b.io", "--role", "finance")
+    assert (code, out) == (0, "role of a@b.io changed from sales_rep to finance\n")
+    assert run(capsys, monkeypatch, "user", "list", "--db", url)[1] == "1\ta@b.io\tA\tfinance\t-\tactive\n"
+
+
 def test_duplicate_emails_are_refused(
     url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -189,6 +212,7 @@ def test_the_password_is_prompted_twice_without_the_flag(
 def test_an_unmigrated_database_is_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    (tmp_path / "empty.db").touch()
     url = f"sqlite:///{tmp_path}/empty.db"
     code, _, err = run(capsys, monkeypatch, "user", "list", "--db", url)
     assert code == 1

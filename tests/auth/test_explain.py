@@ -186,6 +186,7 @@ def test_a_missing_record_exits_1(
 def test_an_unmigrated_database_exits_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    (tmp_path / "empty.db").touch()
     url = f"sqlite:///{tmp_path}/empty.db"
     code, _, err = run(capsys, monkeypatch, "explain", "--user", "a@b.io", "opportunity", "--db", url)
     assert code == 2

@@ -140,3 +140,21 @@ def test_duplicate_team_names_are_refused(auth: AuthDb) -> None:
 def test_scope_walk_terminates_on_a_cycle_in_stored_data() -> None:
     assert teams_below({1: 2, 2: 3, 3: 1, 4: None}, 1) == {1, 2, 3}
     assert teams_below({1: None, 2: 1, 3: 2}, 2) == {2, 3}
+
+
+def test_a_role_the_applied_blueprint_lacks_is_refused_with_its_role_ids(auth: AuthDb) -> None:
+    users = Users(auth)
+    with pytest.raises(AuthInvalid) as caught:
+        users.create_user("a@b.io", "A", "sales_rpe", password="0123456789")
+    assert (caught.value.code, caught.value.message) == (
+        "auth.unknown_role",
+        "'sales_rpe' is not a role of the blueprint (did you mean 'sales_rep'?); its roles are admin, finance, "
+        "sales_director, sales_manager, sales_rep",
+    )
+    assert users.list_users() == []
+    assert audit_entries(auth) == []
+    users.create_user("a@b.io", "A", "sales_rep")
+    with pytest.raises(AuthInvalid, match="'nosuchrole' is not a role of the blueprint; its roles are admin, "):
+        users.set_role("a@b.io", "nosuchrole")
+    assert users.get("a@b.io").role == "sales_rep"
+    assert audit_entries(auth, kind="role_changed") == []

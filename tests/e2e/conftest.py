@@ -68,6 +68,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
 
     from engine.auth.directory import AuthDb
     from engine.auth.passwords import PasswordHashing
+    from engine.auth.people import DirectoryPeople
     from engine.auth.users import Users
     from engine.blueprint.load import load_blueprint
     from engine.store.database import Database
@@ -85,8 +86,8 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     db = Database(db_url)
     apply_plan(db, plan_migration(db, app, types))
     store = Store(app, types, db, files_dir=folder / "files")
-    load_fixtures(store, CRM / "demo", hash_password=hashing.hash)
     auth = AuthDb(db, hashing=hashing)
+    load_fixtures(store, CRM / "demo", DirectoryPeople(auth))
     Users(auth).create_user(XSS_EMAIL, XSS_NAME, "sales_rep", password=DEMO_PASSWORD)
 
     port = _free_port()

@@ -1,4 +1,4 @@
-"""Loading fixtures (demo data as YAML) through the record store."""
+"""Loading fixtures (demo data as YAML) through the record store; users and teams through the auth services."""
 
 from __future__ import annotations
 
@@ -12,6 +12,10 @@ import pytest
 import yaml
 from sqlalchemy import func, select
 
+from engine.auth.audit import audit_entries
+from engine.auth.directory import AuthDb
+from engine.auth.people import DirectoryPeople
+from engine.auth.users import Users
 from engine.blueprint.load import load_blueprint
 from engine.errors import LoomworkError
 from engine.store.database import Database
@@ -19,6 +23,7 @@ from engine.store.fixtures import FixtureInvalid, FixtureLogin, fixture_logins, 
 from engine.store.migrate import apply_plan, plan_migration
 from engine.store.records import Store
 from engine.types.registry import TypeRegistry
+from tests.auth.conftest import FAST_HASHING
 
 CRM = Path(__file__).resolve().parents[2] / "blueprints" / "crm"
 STAGES = ["initial_contact", "needs_confirmed", "proposal", "negotiation", "won", "lost"]
@@ -49,6 +54,10 @@ objects:
       name: {type: text}
       item: {type: lookup, object: item, required: true}
       quantity: {type: integer, min: 1}
+roles:
+  sales_director: {objects: {deal: {read: true, scope: all}}}
+  sales_manager: {objects: {deal: {read: true, scope: team}}}
+  sales_rep: {objects: {deal: {read: true, scope: own}}}
 """
 USERS = """
 users:
@@ -98,6 +107,19 @@ def _store(url: str, blueprint: Path) -> Iterator[Store]:
     db.dispose()
 
 
+def _auth(store: Store) -> AuthDb:
+    return AuthDb(store.db, hashing=FAST_HASHING)
+
+
+def load(store: Store, folder: Path) -> dict[str, int]:
+    """`load_fixtures` with users and teams made by the auth services (as `loomwork demo` does)."""
+    return load_fixtures(store, folder, DirectoryPeople(_auth(store)))
+
+
+def _user_id(store: Store, email: str) -> int:
+    return Users(_auth(store)).get(email).id
+
+
 def _write(files: dict[str, str], folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     for name, text in files.items():
@@ -112,9 +134,9 @@ def _count(store: Store, table: str) -> int:
 
 def test_refs_owners_users_and_lines_resolve(store: Store, tmp_path: Path) -> None:
     folder = _write({"users.yaml": USERS, "deals.yaml": DEALS, "items.yml": ITEMS}, tmp_path / "fx")
-    counts = load_fixtures(store, folder)
+    counts = load(store, folder)
     assert counts == {"users": 2, "company": 2, "item": 2, "deal": 1, "deal_line": 2}
-    li, bob = store.user_id("li.na@demo.example"), store.user_id("bob@demo.example")
+    li, bob = _user_id(store, "li.na@demo.example"), _user_id(store, "bob@demo.example")
     assert li
     assert bob
     with store.db.read() as conn:
@@ -141,7 +163,7 @@ def test_unknown_ref_names_file_line_and_key_and_writes_nothing(store: Store, tm
         {"users.yaml": USERS, "deals.yaml": DEALS.replace("{ref: acme_sh}", "{ref: acme_sj}")}, tmp_path / "fx"
     )
     with pytest.raises(FixtureInvalid) as caught:
-        load_fixtures(store, folder)
+        load(store, folder)
     message = str(caught.value)
     assert "deals.yaml:5:" in message
     assert "deal 'big': unknown ref 'acme_sj': no company has that key (did you mean 'acme_sh'?)" in message
@@ -204,7 +226,7 @@ def test_unknown_ref_names_file_line_and_key_and_writes_nothing(store: Store, tm
 )
 def test_fixture_problems_are_located(store: Store, tmp_path: Path, files: dict[str, str], expected: str) -> None:
     with pytest.raises(FixtureInvalid) as caught:
-        load_fixtures(store, _write(files, tmp_path / "fx"))
+        load(store, _write(files, tmp_path / "fx"))
     assert expected in str(caught.value)
 
 
@@ -212,7 +234,7 @@ def test_a_value_the_store_refuses_names_the_record(store: Store, tmp_path: Path
     bad = ITEMS + "company:\n  - {key: acme, name: A}\ndeal:\n  - key: odd\n    name: D\n    company: {ref: acme}\n"
     bad += "    stage: lost\n    lines: [{item: {ref: pc}, quantity: 0}]\n"
     with pytest.raises(LoomworkError) as caught:
-        load_fixtures(store, _write({"f.yaml": bad}, tmp_path / "fx"))
+        load(store, _write({"f.yaml": bad}, tmp_path / "fx"))
     message = caught.value.message
     assert message.startswith(f"{tmp_path / 'fx' / 'f.yaml'}:8:5 deal 'odd': ")
     assert "'lost' is not one of [open, won]" in message
@@ -223,12 +245,12 @@ def test_a_value_the_store_refuses_names_the_record(store: Store, tmp_path: Path
 def test_records_referring_to_each_other_in_a_cycle(store: Store, tmp_path: Path) -> None:
     cycle = "company:\n  - {key: a, name: A, parent: {ref: b}}\n  - {key: b, name: B, parent: {ref: a}}\n"
     with pytest.raises(LoomworkError, match=r"company records refer to each other in a cycle: a -> b -> a"):
-        load_fixtures(store, _write({"f.yaml": cycle}, tmp_path / "fx"))
+        load(store, _write({"f.yaml": cycle}, tmp_path / "fx"))
 
 
 def test_missing_folder(store: Store, tmp_path: Path) -> None:
     with pytest.raises(FixtureInvalid, match="no such fixture folder"):
-        load_fixtures(store, tmp_path / "nowhere")
+        load(store, tmp_path / "nowhere")
 
 
 # -- the shipped CRM demo ---------------------------------------------------------------------
@@ -249,7 +271,7 @@ def crm_store(db_url: str) -> Iterator[Store]:
 
 def test_crm_demo_loads(crm_store: Store) -> None:
     store = crm_store
-    counts = load_fixtures(store, CRM / "demo")
+    counts = load(store, CRM / "demo")
     assert {k: counts[k] for k in _demo_rows()} == _demo_rows()
     with store.db.read() as conn:
         opp = store.tables["opportunity"]
@@ -285,7 +307,7 @@ def test_crm_demo_loads(crm_store: Store) -> None:
 def test_crm_demo_quote_totals_add_up(crm_store: Store) -> None:
     """Line totals, subtotal, total and discount are formulas: the demo gives none of them."""
     store = crm_store
-    load_fixtures(store, CRM / "demo")
+    load(store, CRM / "demo")
     data = yaml.safe_load((CRM / "demo" / "quotes.yaml").read_text(encoding="utf-8"))
     assert all("total" not in q and all("line_total" not in line for line in q["lines"]) for q in data["quote"])
     cent = Decimal("0.01")
@@ -315,9 +337,9 @@ def test_crm_demo_quote_totals_add_up(crm_store: Store) -> None:
 
 def test_loading_the_same_users_twice_is_refused_by_email(store: Store, tmp_path: Path) -> None:
     folder = _write({"users.yaml": USERS}, tmp_path / "fx")
-    load_fixtures(store, folder)
+    load(store, folder)
     with pytest.raises(LoomworkError, match=r"users: li\.na@demo\.example: a user with e-mail") as caught:
-        load_fixtures(store, folder)
+        load(store, folder)
     assert caught.value.code == "user.exists"
 
 
@@ -351,22 +373,49 @@ def _users_and_teams(store: Store) -> tuple[dict[str, tuple[object, ...]], dict[
 
 def test_users_get_roles_teams_regions_and_hashed_passwords(store: Store, tmp_path: Path) -> None:
     folder = _write({"users.yaml": ORG}, tmp_path / "fx")
-    counts = load_fixtures(store, folder, hash_password=lambda p: f"hashed:{p[::-1]}")
+    counts = load(store, folder)
     assert counts == {"users": 4, "teams": 2}
     users, teams = _users_and_teams(store)
     assert teams == {"Sales": (None, "boss@demo.example"), "East": ("Sales", "east@demo.example")}
-    assert users == {
-        "boss@demo.example": ("sales_director", "Sales", None, "hashed:drowssap-ssob"),
-        "east@demo.example": ("sales_manager", "East", "east", "hashed:drowssap-tsae"),
-        "rep@demo.example": ("sales_rep", "East", None, None),
-        "plain@demo.example": (None, None, None, None),
+    assert {email: row[:3] for email, row in users.items()} == {
+        "boss@demo.example": ("sales_director", "Sales", None),
+        "east@demo.example": ("sales_manager", "East", "east"),
+        "rep@demo.example": ("sales_rep", "East", None),
+        "plain@demo.example": (None, None, None),
     }
+    hashes = {email: row[3] for email, row in users.items()}
+    assert FAST_HASHING.verify(str(hashes["boss@demo.example"]), "boss-password")
+    assert hashes["rep@demo.example"] is None and hashes["plain@demo.example"] is None
 
 
-def test_passwords_are_not_stored_without_a_hasher(store: Store, tmp_path: Path) -> None:
-    load_fixtures(store, _write({"users.yaml": ORG}, tmp_path / "fx"))
-    users, _ = _users_and_teams(store)
-    assert {v[3] for v in users.values()} == {None}
+def test_fixture_users_and_teams_are_audited_like_any_other(store: Store, tmp_path: Path) -> None:
+    load(store, _write({"users.yaml": ORG}, tmp_path / "fx"))
+    entries = audit_entries(_auth(store))
+    created = sorted(e.subject or "" for e in entries if e.kind == "user_created")
+    assert created == ["boss@demo.example", "east@demo.example", "plain@demo.example", "rep@demo.example"]
+    assert sorted(e.subject or "" for e in entries if e.kind == "team_created") == ["East", "Sales"]
+
+
+def test_a_fixture_password_below_the_policy_is_refused_naming_the_user(store: Store, tmp_path: Path) -> None:
+    weak = "users:\n  - {email: a@demo.example, name: A, role: sales_rep, password: short}\n"
+    with pytest.raises(LoomworkError) as caught:
+        load(store, _write({"users.yaml": weak}, tmp_path / "fx"))
+    assert caught.value.message.endswith(
+        "users: a@demo.example: the password has 5 characters; at least 10 are needed"
+    )
+    assert caught.value.code == "auth.weak_password"
+    assert _count(store, "lw_user") == 0
+
+
+def test_a_fixture_role_the_blueprint_lacks_is_located_before_writing(store: Store, tmp_path: Path) -> None:
+    bad = "users:\n  - {email: a@demo.example, name: A, role: sales_rpe}\n  - {email: b@demo.example, name: B}\n"
+    with pytest.raises(FixtureInvalid) as caught:
+        load(store, _write({"users.yaml": bad}, tmp_path / "fx"))
+    assert [str(p).split(" ", 1)[1] for p in caught.value.problems] == [
+        "users[0].role: user a@demo.example: 'sales_rpe' is not a role of app 'shop' (did you mean 'sales_rep'?)"
+        " [fixture.unknown_role]"
+    ]
+    assert _count(store, "lw_user") == 0
 
 
 def test_fixture_logins_list_users_with_passwords(store: Store, tmp_path: Path) -> None:
@@ -391,7 +440,7 @@ def test_team_problems_are_reported_together(store: Store, tmp_path: Path) -> No
     """
     folder = _write({"users.yaml": bad}, tmp_path / "fx")
     with pytest.raises(FixtureInvalid) as caught:
-        load_fixtures(store, folder)
+        load(store, folder)
     messages = [f"{p.path}: {p.message} [{p.code}]" for p in caught.value.problems]
     assert sorted(messages) == sorted(
         [
@@ -410,7 +459,7 @@ def test_team_problems_are_reported_together(store: Store, tmp_path: Path) -> No
 
 
 def test_crm_demo_has_a_sales_org_with_known_passwords(crm_store: Store) -> None:
-    load_fixtures(crm_store, CRM / "demo", hash_password=lambda p: "hash")
+    load(crm_store, CRM / "demo")
     users, teams = _users_and_teams(crm_store)
     assert teams == {
         "Sales": (None, "wang.jianguo@demo.loomwork.dev"),
@@ -419,7 +468,7 @@ def test_crm_demo_has_a_sales_org_with_known_passwords(crm_store: Store) -> None
     }
     roles = sorted({v[0] for v in users.values() if v[0]})
     assert roles == ["admin", "finance", "marketing", "sales_director", "sales_manager", "sales_rep", "service_agent"]
-    assert all(v[0] and v[3] == "hash" for v in users.values())
+    assert all(v[0] and str(v[3]).startswith("$argon2id$") for v in users.values())
     logins = fixture_logins(crm_store.app, CRM / "demo")
     assert len(logins) == 15
     assert {login.password for login in logins} == {"demo-password"}

@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 
+from engine.auth.directory import AuthDb
+from engine.auth.users import Users
 from engine.errors import Conflict, InputInvalid, NotFound
 from engine.store.query import AggregateQuery, Condition, ListQuery
 from engine.store.records import Store
@@ -26,7 +28,7 @@ def store(db_url: str, tmp_path: Path) -> Iterator[Store]:
 
 @pytest.fixture
 def user(store: Store) -> int:
-    return store.create_user("rep@example.com", "Rep")
+    return Users(AuthDb(store.db)).create_user("rep@example.com", "Rep", "admin").id
 
 
 FULL = {

@@ -14,6 +14,7 @@ from sqlalchemy import Connection, MetaData
 from engine.blueprint.diff import IndexSpec, Op
 from engine.blueprint.load import app_from_document
 from engine.blueprint.model import App, FieldDef, ObjectDef
+from engine.blueprint.roles import ADMIN_ROLE
 from engine.store.database import Database
 from engine.store.tables import object_indexes, system_tables
 from engine.types.registry import TypeRegistry
@@ -61,6 +62,19 @@ def latest_blueprint(conn: Connection, types: TypeRegistry) -> AppliedBlueprint:
     if row is None:
         return AppliedBlueprint(None, None, None)
     return AppliedBlueprint(int(row.id), app_from_document(json.loads(row.document), types), row.document)
+
+
+def applied_role_ids(conn: Connection) -> frozenset[str] | None:
+    """The role ids of the blueprint last applied to this database (`admin` is always one), or
+    None for a database no blueprint was applied to. Reads the stored document, not the model."""
+    if not sa.inspect(conn).has_table(BLUEPRINT_TABLE):
+        return None
+    table = system_metadata().tables[BLUEPRINT_TABLE]
+    document = conn.execute(sa.select(table.c.document).order_by(table.c.id.desc()).limit(1)).scalar()
+    if document is None:
+        return None
+    roles = json.loads(document).get("roles")
+    return frozenset([ADMIN_ROLE, *(roles if isinstance(roles, dict) else ())])
 
 
 def current_app(db: Database, types: TypeRegistry) -> App | None:
