@@ -6,10 +6,11 @@ references checked), missing ones deleted; every change gets its history row.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, delete, update
+from sqlalchemy import Connection, delete, func, select, update
 
 from engine.blueprint.model import ObjectDef
 from engine.errors import FieldProblem, InputInvalid
@@ -32,8 +33,10 @@ def replace_lines(
     *,
     creating: bool,
     access: Access | None = None,
+    loc: tuple[str | int, ...] = ("body",),
 ) -> bool:
-    """Make the parent's lines equal `lines`: update those with an id, insert new ones, drop the rest."""
+    """Make the parent's lines equal `lines`: update those with an id, insert new ones, drop the rest.
+    `loc` is where the parent is in the request (`("body", 3)` in a bulk create)."""
     child = store.app.object(str(parent.field(fname).target))
     table = store.tables[child.name]
     link = table.c[f"{parent.name}_id"]
@@ -42,7 +45,7 @@ def replace_lines(
     unknown = keep - set(existing)
     if unknown:
         raise InputInvalid(
-            [FieldProblem(("body", fname), f"line {min(unknown)} is not a line of this {parent.name}", "line.unknown")]
+            [FieldProblem((*loc, fname), f"line {min(unknown)} is not a line of this {parent.name}", "line.unknown")]
         )
     changed = False
     gone = set(existing) - keep
@@ -85,7 +88,7 @@ def replace_lines(
         line_id = int(values.pop("id"))
         old = existing[line_id]
         merged = {**old, **values}
-        store._compute(conn, child, [merged], [old], [("body", fname, position)])
+        store._compute(conn, child, [merged], [old], [(*loc, fname, position)])
         diff = {k: v for k, v in merged.items() if old.get(k) != v}
         if diff:
             conn.execute(
@@ -98,7 +101,7 @@ def replace_lines(
             )
             changed = True
     if new_rows:
-        locs = [("body", fname, int(r["position"])) for r in new_rows]
+        locs = [(*loc, fname, int(r["position"])) for r in new_rows]
         integrity.check_references(store, conn, child, new_rows, locs, access)
         store._number(conn, child, new_rows, now)
         store._compute(conn, child, new_rows, [None] * len(new_rows), locs)
@@ -108,3 +111,19 @@ def replace_lines(
         history.write(conn, store.history_table, history.record_created(child.name, ids, actor, now))
         changed = True
     return changed
+
+
+def append_positions(store: Store, conn: Connection, child: ObjectDef, rows: Sequence[dict[str, Any]]) -> None:
+    """Lines written on their own (not inline in their parent) without a `position` go after
+    their parent's last line, in the order given: one query for every parent of the batch."""
+    column = str(child.parent_column)
+    missing = [r for r in rows if r.get("position") is None and r.get(column) is not None]
+    if not missing:
+        return
+    table = store.tables[child.name]
+    link = table.c[column]
+    parents = {r[column] for r in missing}
+    found = conn.execute(select(link, func.max(table.c.position)).where(link.in_(parents)).group_by(link))
+    last: dict[Any, int] = {parent: int(top) for parent, top in found if top is not None}
+    for row in missing:
+        row["position"] = last[row[column]] = last.get(row[column], -1) + 1

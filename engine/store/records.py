@@ -186,7 +186,7 @@ class Store:
         try:
             with self.db.write() as conn:
                 written: list[dict[str, Any]] = []
-                record_id = self._insert(conn, obj, [coerced], actor, utcnow(), written, access)[0]
+                record_id = self._insert(conn, obj, [coerced], [("body",)], actor, utcnow(), written, access)[0]
                 guard.in_scope(self, conn, obj, [record_id], READ, access, "owner_id" in coerced.values)
                 if obj.child_fields or self.logic[obj.name].virtual or self.logic[obj.name].has_aggregates:
                     record = self._fetch(conn, obj, record_id)
@@ -223,11 +223,18 @@ class Store:
                 guard.check_locked(obj, r, access, ("body", i))
         problems = [p for c in coerced for p in c.problems]
         problems += [p for i, c in enumerate(coerced) for p in self._coerce_children(obj, c, ("body", i))]
+        problems += [
+            p
+            for i, (r, c) in enumerate(zip(rows, coerced, strict=True))
+            if isinstance(r, Mapping)
+            for p in _missing_parent(obj, c, ("body", i))
+        ]
         if problems:
             raise InputInvalid(problems[:100])
         try:
             with self.db.write() as conn:
-                ids = self._insert(conn, obj, coerced, actor, utcnow(), access=access)
+                locs = [("body", i) for i in range(len(coerced))]
+                ids = self._insert(conn, obj, coerced, locs, actor, utcnow(), access=access)
                 guard.in_scope(self, conn, obj, ids, READ, access, any("owner_id" in c.values for c in coerced))
                 return ids
         except IntegrityError as exc:
@@ -236,10 +243,8 @@ class Store:
     def _coerce(self, obj: ObjectDef, data: Mapping[str, Any], *, creating: bool) -> Coerced:
         coerced = coerce_record(obj, data, self.types, creating=creating, by_key=self._inputs[obj.name])
         problems = coerced.problems + self._coerce_children(obj, coerced, ("body",))
-        if obj.parent_column and creating and obj.parent_column not in coerced.values:
-            problems.append(
-                FieldProblem(("body", obj.parent_column), f"'{obj.parent_column}' is required", "field.required")
-            )
+        if creating:
+            problems += _missing_parent(obj, coerced, ("body",))
         if problems:
             raise InputInvalid(problems)
         return coerced
@@ -273,6 +278,7 @@ class Store:
         conn: Connection,
         obj: ObjectDef,
         items: Sequence[Coerced],
+        locs: Sequence[tuple[str | int, ...]],
         actor: int | None,
         now: datetime,
         written: list[dict[str, Any]] | None = None,
@@ -285,9 +291,10 @@ class Store:
             if obj.owned and "owner_id" not in row:
                 row["owner_id"] = actor
             rows.append(row)
-        locs = [("body", i) if len(rows) > 1 else ("body",) for i in range(len(rows))]
         integrity.check_references(self, conn, obj, rows, locs, access)
         integrity.check_unique(self, conn, obj, rows, None)
+        if obj.parent:
+            lines.append_positions(self, conn, obj, rows)
         self._number(conn, obj, rows, now)
         self._compute(conn, obj, rows, [None] * len(rows), locs)
         for hook in self.before_save:
@@ -297,10 +304,12 @@ class Store:
         for row, record_id in zip(rows, ids, strict=True):
             row["id"] = record_id
         history.write(conn, self.history_table, history.record_created(obj.name, ids, actor, now))
-        for c, record_id in zip(items, ids, strict=True):
+        for c, record_id, loc in zip(items, ids, locs, strict=True):
             for fname, sent in c.children.items():
-                lines.replace_lines(self, conn, obj, fname, record_id, sent, actor, now, creating=True, access=access)
-        self._settle(conn, obj, ids, {}, actor, now, record_history=False)
+                lines.replace_lines(
+                    self, conn, obj, fname, record_id, sent, actor, now, creating=True, access=access, loc=loc
+                )
+        self._settle(conn, obj, ids, {}, actor, now, record_history=False, locs=dict(zip(ids, locs, strict=True)))
         if written is not None:
             written.extend(rows)
         return ids
@@ -334,8 +343,10 @@ class Store:
         now: datetime,
         *,
         record_history: bool,
+        locs: Mapping[int, tuple[str | int, ...]] | None = None,
     ) -> None:
-        """After lines are written: formulas and rules over collections, then the same for the parent."""
+        """After lines are written: formulas and rules over collections, then the same for the parent
+        (for a line moved to another parent, for both). `locs` says where each record's problems are."""
         logic = self.logic[obj.name]
         if not logic.has_aggregates and not obj.parent:
             return
@@ -347,18 +358,20 @@ class Store:
             row = loader.row(obj.name, record_id)
             if row is None:
                 continue
+            values, prev = dict(row), previous.get(record_id)
             if obj.parent:
-                parents.add(int(row[f"{obj.parent}_id"]))
+                link = f"{obj.parent}_id"
+                parents.update(int(r[link]) for r in (row, prev) if r is not None and r.get(link) is not None)
             if not logic.has_aggregates:
                 continue
-            values, prev = dict(row), previous.get(record_id)
             changed = compute_formulas(self, loader, obj, values, prev, aggregates=True)
             if changed:
                 conn.execute(update(table).where(table.c.id == record_id).values(**changed))
                 if record_history:
                     rows = history.record_changed(self.codec, obj.name, record_id, row, changed, actor, now)
                     history.write(conn, self.history_table, rows)
-            problems += broken_rules(self, loader, obj, values, prev, ("body",), aggregates=True)
+            loc = locs.get(record_id, ("body",)) if locs else ("body",)
+            problems += broken_rules(self, loader, obj, values, prev, loc, aggregates=True)
         if problems:
             raise InputInvalid(problems[:100])
         if obj.parent and parents:
@@ -449,6 +462,8 @@ class Store:
         changes = {k: v for k, v in coerced.values.items() if current.get(k) != v}
         integrity.check_references(self, conn, obj, [changes], [("body",)], access)
         integrity.check_unique(self, conn, obj, [changes], record_id)
+        if obj.parent_column in changes and "position" not in coerced.values:  # a line moved to another parent
+            lines.append_positions(self, conn, obj, [changes])
         if not self.logic[obj.name].empty:
             lists = {f.name for f in obj.child_fields}
             merged = {**{k: v for k, v in current.items() if k not in lists}, **changes}
@@ -543,6 +558,14 @@ class Store:
     def _notify(self, action: str, obj: ObjectDef, record: Mapping[str, Any]) -> None:
         for hook in self.after_commit:
             hook(self, action, obj, record)
+
+
+def _missing_parent(obj: ObjectDef, coerced: Coerced, loc: tuple[str | int, ...]) -> list[FieldProblem]:
+    """A line created on its own must name its parent (inline lines get it from the parent)."""
+    column = obj.parent_column
+    if column is None or column in coerced.values:
+        return []
+    return [FieldProblem((*loc, column), f"'{column}' is required", "field.required")]
 
 
 def _conflict(exc: IntegrityError) -> Conflict:
