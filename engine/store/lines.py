@@ -91,6 +91,7 @@ def replace_lines(
         store._compute(conn, child, [merged], [old], [(*loc, fname, position)])
         diff = {k: v for k, v in merged.items() if old.get(k) != v}
         if diff:
+            integrity.check_unique(store, conn, child, [diff], [(*loc, fname, position)], old)
             conn.execute(
                 update(table).where(table.c.id == line_id).values(**diff, updated_at=now, version=table.c.version + 1)
             )
@@ -103,6 +104,7 @@ def replace_lines(
     if new_rows:
         locs = [(*loc, fname, int(r["position"])) for r in new_rows]
         integrity.check_references(store, conn, child, new_rows, locs, access)
+        integrity.check_unique(store, conn, child, new_rows, locs)
         store._number(conn, child, new_rows, now)
         store._compute(conn, child, new_rows, [None] * len(new_rows), locs)
         ids = store._insert_rows(conn, table, new_rows)

@@ -194,7 +194,7 @@ class Store:
                     table = self.tables[obj.name]
                     record = {c.key: written[0].get(c.key) for c in table.c}
         except IntegrityError as exc:
-            raise _conflict(exc) from None
+            raise integrity.refusal(self, exc, obj, [coerced.values], [("body",)]) from None
         self._notify("create", obj, record)
         return guard.mask(obj, record, access)
 
@@ -231,14 +231,14 @@ class Store:
         ]
         if problems:
             raise InputInvalid(problems[:100])
+        locs: list[tuple[str | int, ...]] = [("body", i) for i in range(len(coerced))]
         try:
             with self.db.write() as conn:
-                locs = [("body", i) for i in range(len(coerced))]
                 ids = self._insert(conn, obj, coerced, locs, actor, utcnow(), access=access)
                 guard.in_scope(self, conn, obj, ids, READ, access, any("owner_id" in c.values for c in coerced))
                 return ids
         except IntegrityError as exc:
-            raise _conflict(exc) from None
+            raise integrity.refusal(self, exc, obj, [c.values for c in coerced], locs) from None
 
     def _coerce(self, obj: ObjectDef, data: Mapping[str, Any], *, creating: bool) -> Coerced:
         coerced = coerce_record(obj, data, self.types, creating=creating, by_key=self._inputs[obj.name])
@@ -292,7 +292,7 @@ class Store:
                 row["owner_id"] = actor
             rows.append(row)
         integrity.check_references(self, conn, obj, rows, locs, access)
-        integrity.check_unique(self, conn, obj, rows, None)
+        integrity.check_unique(self, conn, obj, rows, locs)
         if obj.parent:
             lines.append_positions(self, conn, obj, rows)
         self._number(conn, obj, rows, now)
@@ -445,7 +445,7 @@ class Store:
                 record = self._apply_update(conn, obj, current, coerced, actor, access)
                 guard.in_scope(self, conn, obj, [record_id], UPDATE, access, "owner_id" in coerced.values)
         except IntegrityError as exc:
-            raise _conflict(exc) from None
+            raise integrity.refusal(self, exc, obj, [coerced.values], [("body",)], {"id": record_id}) from None
         self._notify("update", obj, record)
         return guard.mask(obj, record, access)
 
@@ -461,7 +461,7 @@ class Store:
         record_id = int(current["id"])
         changes = {k: v for k, v in coerced.values.items() if current.get(k) != v}
         integrity.check_references(self, conn, obj, [changes], [("body",)], access)
-        integrity.check_unique(self, conn, obj, [changes], record_id)
+        integrity.check_unique(self, conn, obj, [changes], [("body",)], current)
         if obj.parent_column in changes and "position" not in coerced.values:  # a line moved to another parent
             lines.append_positions(self, conn, obj, [changes])
         if not self.logic[obj.name].empty:
@@ -566,15 +566,6 @@ def _missing_parent(obj: ObjectDef, coerced: Coerced, loc: tuple[str | int, ...]
     if column is None or column in coerced.values:
         return []
     return [FieldProblem((*loc, column), f"'{column}' is required", "field.required")]
-
-
-def _conflict(exc: IntegrityError) -> Conflict:
-    text = str(exc.orig).lower()
-    if "unique" in text or "duplicate" in text:
-        return Conflict("a record with the same unique value exists", code="record.duplicate")
-    if "foreign key" in text:
-        return Conflict("a referenced record does not exist or is still referred to", code="record.reference")
-    return Conflict("the change breaks a database constraint", code="record.constraint")
 
 
 def row_dict(row: RowMapping) -> dict[str, Any]:
