@@ -89,6 +89,22 @@ def reference_problems(
     return problems
 
 
+def check_rows(
+    store: Store,
+    conn: Connection,
+    obj: ObjectDef,
+    rows: Sequence[Mapping[str, Any]],
+    locs: Sequence[Loc],
+    access: Access | None = None,
+) -> None:
+    """References and unique values of new rows, every problem of every row reported at once
+    (in row order)."""
+    problems = reference_problems(store, conn, obj, rows, locs, access)
+    problems += unique_problems(store, conn, obj, rows, locs)
+    if problems:
+        raise InputInvalid(sorted(problems, key=_row_order) if len(rows) > 1 else problems)
+
+
 def check_unique(
     store: Store,
     conn: Connection,

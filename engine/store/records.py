@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from engine.blueprint.model import App, ObjectDef
 from engine.errors import Conflict, FieldProblem, InputInvalid, NotFound
 from engine.expr import DEFAULT_LIMITS, builtin_functions, to_sql
-from engine.store import autonumber, bulk, guard, history, integrity, lines, query, trash
+from engine.store import autonumber, batch, bulk, guard, history, integrity, lines, query, trash
 from engine.store.access import CREATE, DELETE, READ, UPDATE, Access, require
 from engine.store.computed import (
     FilterCache,
@@ -31,13 +31,12 @@ from engine.store.computed import (
 from engine.store.database import Database
 from engine.store.jsonvalues import RecordCodec
 from engine.store.tables import USER_TABLE, build_metadata
-from engine.store.values import Coerced, coerce_record, input_fields
+from engine.store.values import Coerced, coerce_record, input_fields, missing_parent
 
 #: Called inside the write transaction before a row is stored: (store, conn, object, values, old).
 BeforeSave = Callable[["Store", Connection, ObjectDef, dict[str, Any], Mapping[str, Any] | None], None]
 #: Called after commit: (store, action, object, record).
 AfterCommit = Callable[["Store", str, ObjectDef, Mapping[str, Any]], None]
-MAX_BATCH = 10_000
 
 
 def utcnow() -> datetime:
@@ -206,45 +205,18 @@ class Store:
         actor: int | None = None,
         access: Access | None = None,
     ) -> list[int]:
-        """Store many records at once, all or nothing; problems are located by row index."""
+        """Store many records at once, all or nothing; problems are located by row index
+        (see engine.store.batch). Returns the new ids in the order given."""
         obj = self.object(object_name)
         require(access, obj.name, CREATE)
         actor = access.actor_id if access is not None else actor
-        if len(rows) > MAX_BATCH:
-            raise InputInvalid(
-                [FieldProblem(("body",), f"at most {MAX_BATCH} records per batch (got {len(rows)})", "batch.too_large")]
-            )
-        coerced = [
-            coerce_record(obj, r, self.types, creating=True, loc=("body", i), by_key=self._inputs[obj.name])
-            for i, r in enumerate(rows)
-        ]
-        for i, r in enumerate(rows):
-            if isinstance(r, Mapping):
-                guard.check_locked(obj, r, access, ("body", i))
-        problems = [p for c in coerced for p in c.problems]
-        problems += [p for i, c in enumerate(coerced) for p in self._coerce_children(obj, c, ("body", i))]
-        problems += [
-            p
-            for i, (r, c) in enumerate(zip(rows, coerced, strict=True))
-            if isinstance(r, Mapping)
-            for p in _missing_parent(obj, c, ("body", i))
-        ]
-        if problems:
-            raise InputInvalid(problems[:100])
-        locs: list[tuple[str | int, ...]] = [("body", i) for i in range(len(coerced))]
-        try:
-            with self.db.write() as conn:
-                ids = self._insert(conn, obj, coerced, locs, actor, utcnow(), access=access)
-                guard.in_scope(self, conn, obj, ids, READ, access, any("owner_id" in c.values for c in coerced))
-                return ids
-        except IntegrityError as exc:
-            raise integrity.refusal(self, exc, obj, [c.values for c in coerced], locs) from None
+        return batch.create_many(self, obj, rows, actor, access)
 
     def _coerce(self, obj: ObjectDef, data: Mapping[str, Any], *, creating: bool) -> Coerced:
         coerced = coerce_record(obj, data, self.types, creating=creating, by_key=self._inputs[obj.name])
         problems = coerced.problems + self._coerce_children(obj, coerced, ("body",))
         if creating:
-            problems += _missing_parent(obj, coerced, ("body",))
+            problems += missing_parent(obj, coerced.values, ("body",))
         if problems:
             raise InputInvalid(problems)
         return coerced
@@ -291,8 +263,7 @@ class Store:
             if obj.owned and "owner_id" not in row:
                 row["owner_id"] = actor
             rows.append(row)
-        integrity.check_references(self, conn, obj, rows, locs, access)
-        integrity.check_unique(self, conn, obj, rows, locs)
+        integrity.check_rows(self, conn, obj, rows, locs, access)
         if obj.parent:
             lines.append_positions(self, conn, obj, rows)
         self._number(conn, obj, rows, now)
@@ -331,7 +302,7 @@ class Store:
             compute_formulas(self, loader, obj, row, prev, aggregates=False)
             problems += broken_rules(self, loader, obj, row, prev, loc, aggregates=False)
         if problems:
-            raise InputInvalid(problems[:100])
+            raise InputInvalid(problems)
 
     def _settle(
         self,
@@ -373,7 +344,7 @@ class Store:
             loc = locs.get(record_id, ("body",)) if locs else ("body",)
             problems += broken_rules(self, loader, obj, values, prev, loc, aggregates=True)
         if problems:
-            raise InputInvalid(problems[:100])
+            raise InputInvalid(problems)
         if obj.parent and parents:
             self._settle(conn, self.app.object(obj.parent), sorted(parents), {}, actor, now, record_history=True)
 
@@ -558,14 +529,6 @@ class Store:
     def _notify(self, action: str, obj: ObjectDef, record: Mapping[str, Any]) -> None:
         for hook in self.after_commit:
             hook(self, action, obj, record)
-
-
-def _missing_parent(obj: ObjectDef, coerced: Coerced, loc: tuple[str | int, ...]) -> list[FieldProblem]:
-    """A line created on its own must name its parent (inline lines get it from the parent)."""
-    column = obj.parent_column
-    if column is None or column in coerced.values:
-        return []
-    return [FieldProblem((*loc, column), f"'{column}' is required", "field.required")]
 
 
 def row_dict(row: RowMapping) -> dict[str, Any]:
