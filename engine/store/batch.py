@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 
 from engine.blueprint.model import ObjectDef
 from engine.errors import FieldProblem, InputInvalid
-from engine.store import guard, integrity
+from engine.store import events, guard, integrity
 from engine.store.access import READ, Access
 from engine.store.values import Loc, coerce_record, missing_parent
 
@@ -52,7 +52,7 @@ def create_many(
         raise InputInvalid(problems)
     owner_locs = [(*loc, "owner_id") if "owner_id" in c.values else loc for c, loc in zip(coerced, locs, strict=True)]
     try:
-        with store.db.write() as conn:
+        with events.transaction(store) as conn:
             ids = store._insert(conn, obj, coerced, locs, actor, utcnow(), access=access)
             guard.in_scope(store, conn, obj, ids, READ, access, False, locs=owner_locs)
             return ids

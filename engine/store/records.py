@@ -1,7 +1,9 @@
 """The record store: create, read, update with optimistic versions, history, for every object.
 
 Every write is one transaction: the row, its child lines, autonumbers and history rows commit
-together or not at all. Hooks let higher rooms (forms, workflows) take part without imports.
+together or not at all. Hooks let higher rooms (forms, workflows) take part without imports:
+`before_save` inside the transaction, `after_commit` once it has committed (the contract is in
+engine.store.events).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from engine.blueprint.model import App, ObjectDef
 from engine.errors import Conflict, FieldProblem, InputInvalid, NotFound
 from engine.expr import DEFAULT_LIMITS, builtin_functions, to_sql
-from engine.store import autonumber, batch, bulk, guard, history, integrity, lines, query, trash
+from engine.store import autonumber, batch, bulk, events, guard, history, integrity, lines, query, trash
 from engine.store.access import CREATE, DELETE, READ, UPDATE, Access, require
 from engine.store.computed import (
     FilterCache,
@@ -29,14 +31,13 @@ from engine.store.computed import (
     reads_clock,
 )
 from engine.store.database import Database
+from engine.store.events import AfterCommit
 from engine.store.jsonvalues import RecordCodec
 from engine.store.tables import USER_TABLE, build_metadata
 from engine.store.values import Coerced, coerce_record, input_fields, missing_parent
 
 #: Called inside the write transaction before a row is stored: (store, conn, object, values, old).
 BeforeSave = Callable[["Store", Connection, ObjectDef, dict[str, Any], Mapping[str, Any] | None], None]
-#: Called after commit: (store, action, object, record).
-AfterCommit = Callable[["Store", str, ObjectDef, Mapping[str, Any]], None]
 
 
 def utcnow() -> datetime:
@@ -183,7 +184,7 @@ class Store:
         actor = access.actor_id if access is not None else actor
         coerced = self._coerce(obj, data, creating=True)
         try:
-            with self.db.write() as conn:
+            with events.transaction(self) as conn:
                 written: list[dict[str, Any]] = []
                 record_id = self._insert(conn, obj, [coerced], [("body",)], actor, utcnow(), written, access)[0]
                 guard.in_scope(self, conn, obj, [record_id], READ, access, "owner_id" in coerced.values)
@@ -194,7 +195,6 @@ class Store:
                     record = {c.key: written[0].get(c.key) for c in table.c}
         except IntegrityError as exc:
             raise integrity.refusal(self, exc, obj, [coerced.values], [("body",)]) from None
-        self._notify("create", obj, record)
         return guard.mask(obj, record, access)
 
     def create_many(
@@ -404,7 +404,7 @@ class Store:
         coerced = self._coerce(obj, data, creating=False)
         expected = version if version is not None else coerced.version
         try:
-            with self.db.write() as conn:
+            with events.transaction(self) as conn:
                 guard.reach(self, conn, obj, record_id, UPDATE, access)
                 current = self._fetch(conn, obj, record_id, lock=True)
                 if expected is not None and current["version"] != expected:
@@ -417,7 +417,6 @@ class Store:
                 guard.in_scope(self, conn, obj, [record_id], UPDATE, access, "owner_id" in coerced.values)
         except IntegrityError as exc:
             raise integrity.refusal(self, exc, obj, [coerced.values], [("body",)], {"id": record_id}) from None
-        self._notify("update", obj, record)
         return guard.mask(obj, record, access)
 
     def _apply_update(
@@ -450,6 +449,10 @@ class Store:
             )
         if not changes and not lines_changed:
             return current
+        if not changes:  # only lines changed: still a change of this record for the hooks
+            events.note(
+                conn, [{"action": "update", "object": obj.name, "record_id": record_id, "actor_id": actor, "at": now}]
+            )
         table = self.tables[obj.name]
         stmt = (
             update(table)
@@ -485,11 +488,10 @@ class Store:
         require(access, obj.name, UPDATE)
         guard.check_locked(obj, {field_name: meta}, access, ("body",))
         actor = access.actor_id if access is not None else actor
-        with self.db.write() as conn:
+        with events.transaction(self) as conn:
             guard.reach(self, conn, obj, record_id, UPDATE, access)
             current = self._fetch(conn, obj, record_id, lock=True)
             record = self._apply_update(conn, obj, current, Coerced(values={field_name: meta}), actor, access)
-        self._notify("update", obj, record)
         return guard.mask(obj, record, access)
 
     # -- delete, restore, lists (implemented in their own modules) ----------------------------------
@@ -500,10 +502,7 @@ class Store:
         obj = self.object(object_name)
         require(access, obj.name, DELETE)
         actor = access.actor_id if access is not None else actor
-        record = self.get(object_name, record_id)
-        trash_id = trash.delete_record(self, object_name, record_id, actor=actor, access=access)
-        self._notify("delete", obj, record)
-        return trash_id
+        return trash.delete_record(self, obj.name, record_id, actor=actor, access=access)
 
     def restore(
         self, object_name: str, record_id: int, *, actor: int | None = None, access: Access | None = None
@@ -512,8 +511,7 @@ class Store:
         obj = self.object(object_name)
         require(access, obj.name, DELETE)
         actor = access.actor_id if access is not None else actor
-        record = trash.restore_record(self, object_name, record_id, actor=actor, access=access)
-        self._notify("restore", obj, record)
+        record = trash.restore_record(self, obj.name, record_id, actor=actor, access=access)
         return guard.mask(obj, record, access)
 
     def find(
@@ -525,10 +523,6 @@ class Store:
         self, object_name: str, q: query.AggregateQuery, *, scope: Any = None, access: Access | None = None
     ) -> list[dict[str, Any]]:
         return query.aggregate(self, object_name, q, scope=scope, access=access)
-
-    def _notify(self, action: str, obj: ObjectDef, record: Mapping[str, Any]) -> None:
-        for hook in self.after_commit:
-            hook(self, action, obj, record)
 
 
 def row_dict(row: RowMapping) -> dict[str, Any]:

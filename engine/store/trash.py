@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 
 from engine.blueprint.model import FieldDef, ObjectDef
 from engine.errors import Conflict, FieldProblem, Forbidden, InputInvalid, LoomworkError, NotFound
-from engine.store import guard, history, integrity
+from engine.store import events, guard, history, integrity
 from engine.store.access import DELETE, READ, Access
 
 if TYPE_CHECKING:
@@ -39,7 +39,7 @@ def delete_record(
 
     now = utcnow()
     try:
-        with store.db.write() as conn:
+        with events.transaction(store) as conn:
             guard.reach(store, conn, obj, record_id, DELETE, access)
             entry = _snapshot(store, conn, obj, record_id, set())
             trash_id = int(
@@ -107,8 +107,7 @@ def _snapshot(
 
 def _remove(store: Store, conn: Connection, entry: dict[str, Any], actor: int | None, now: datetime) -> None:
     for nulled in entry["nulled"]:
-        table = store.tables[nulled["object"]]
-        conn.execute(update(table).where(table.c.id.in_(nulled["ids"])).values({nulled["column"]: None}))
+        _relink(store, conn, nulled, entry["record"]["id"], None, actor, now)
     for sub in entry["cascaded"]:
         _remove(store, conn, sub, actor, now)
     table = store.tables[entry["object"]]
@@ -149,7 +148,7 @@ def restore_record(
     data: dict[str, Any] = {}
     deleted_by: int | None = None
     try:
-        with store.db.write() as conn:
+        with events.transaction(store) as conn:
             row = conn.execute(
                 select(trash.c.id, trash.c.data, trash.c.deleted_by)
                 .where(trash.c.object == obj.name, trash.c.record_id == record_id)
@@ -239,25 +238,6 @@ def _put_back(store: Store, conn: Connection, entry: dict[str, Any], actor: int 
     known = {c.key for c in table.c}
     values = store.codec.from_json(obj.name, {k: v for k, v in record.items() if k in known})
     conn.execute(insert(table), values)
-    for fname, lines in children.items():
-        child = store.app.object(str(obj.field(fname).target))
-        child_table = store.tables[child.name]
-        child_known = {c.key for c in child_table.c}
-        for line in lines:
-            conn.execute(
-                insert(child_table),
-                store.codec.from_json(child.name, {k: v for k, v in line.items() if k in child_known}),
-            )
-    for sub in entry["cascaded"]:
-        _put_back(store, conn, sub, actor, now)
-    for nulled in entry["nulled"]:
-        other = store.tables[nulled["object"]]
-        column = other.c[nulled["column"]]
-        conn.execute(
-            update(other)
-            .where(other.c.id.in_(nulled["ids"]), column.is_(None))
-            .values({nulled["column"]: record["id"]})
-        )
     history.write(
         conn,
         store.history_table,
@@ -272,6 +252,62 @@ def _put_back(store: Store, conn: Connection, entry: dict[str, Any], actor: int 
                 "actor_id": actor,
                 "at": now,
             }
+        ],
+    )
+    for fname, lines in children.items():
+        child = store.app.object(str(obj.field(fname).target))
+        child_table = store.tables[child.name]
+        child_known = {c.key for c in child_table.c}
+        for line in lines:
+            conn.execute(
+                insert(child_table),
+                store.codec.from_json(child.name, {k: v for k, v in line.items() if k in child_known}),
+            )
+    for sub in entry["cascaded"]:
+        _put_back(store, conn, sub, actor, now)
+    for nulled in entry["nulled"]:
+        _relink(store, conn, nulled, None, record["id"], actor, now)
+
+
+def _relink(
+    store: Store,
+    conn: Connection,
+    nulled: dict[str, Any],
+    old: int | None,
+    new: int | None,
+    actor: int | None,
+    now: datetime,
+) -> None:
+    """Clear (`set_null`, on delete) or put back (on restore, where still empty) the references
+    of other records to a trashed one: a change of those records, with its version and history."""
+    table = store.tables[nulled["object"]]
+    column = table.c[nulled["column"]]
+    ids = nulled["ids"]
+    if new is not None:  # only references nobody has set since
+        ids = list(conn.execute(select(table.c.id).where(table.c.id.in_(ids), column.is_(None))).scalars())
+        if not ids:
+            return
+    conn.execute(
+        update(table)
+        .where(table.c.id.in_(ids))
+        .values({column.key: new, "version": table.c.version + 1, "updated_at": now})
+    )
+    codec, name = store.codec, nulled["object"]
+    history.write(
+        conn,
+        store.history_table,
+        [
+            {
+                "object": name,
+                "record_id": int(i),
+                "action": "update",
+                "field": column.key,
+                "old": codec.value_json(name, column.key, old),
+                "new": codec.value_json(name, column.key, new),
+                "actor_id": actor,
+                "at": now,
+            }
+            for i in ids
         ],
     )
 
