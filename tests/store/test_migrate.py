@@ -408,3 +408,9 @@ def test_a_stale_plan_is_refused(crm: Database) -> None:
     migrate(crm, app_of(add))
     with pytest.raises(MigrationRefused, match="plan again"):
         apply_plan(crm, stale)
+
+
+def test_lines_position_is_not_null_in_a_migrated_database(crm: Database) -> None:
+    with crm.read() as conn:
+        position = next(c for c in sa.inspect(conn).get_columns("quote_line") if c["name"] == "position")
+    assert position["nullable"] is False

@@ -133,3 +133,12 @@ def test_bulk_parents_locate_line_problems_at_their_row(crm: tuple[TestClient, S
     assert [(e["loc"], e["code"]) for e in r.json()["errors"]] == [
         (["body", 1, "lines", 1, "discount"], "rule.below_floor_price")
     ]
+
+
+def test_openapi_says_a_line_names_its_parent_and_position_is_a_number(crm: tuple[TestClient, Store]) -> None:
+    client, _ = crm
+    schemas = client.get("/openapi.json").json()["components"]["schemas"]
+    assert "quote_id" in schemas["quote_line_create"]["required"]
+    assert schemas["quote_line"]["properties"]["position"]["type"] == "integer"
+    assert schemas["quote"]["properties"]["lines"]["items"] == {"$ref": "#/components/schemas/quote_line"}
+    assert set(schemas["Error"]["properties"]) == {"ok", "errors", "truncated", "total"}
