@@ -33,10 +33,10 @@ def replace_lines(
     *,
     creating: bool,
     access: Access | None = None,
-    loc: tuple[str | int, ...] = ("body",),
+    parent_loc: tuple[str | int, ...] = ("body",),
 ) -> bool:
     """Make the parent's lines equal `lines`: update those with an id, insert new ones, drop the rest.
-    `loc` is where the parent is in the request (`("body", 3)` in a bulk create)."""
+    `parent_loc` is where the parent is in the request (`("body", 3)` in a bulk create)."""
     child = store.app.object(str(parent.field(fname).target))
     table = store.tables[child.name]
     link = table.c[f"{parent.name}_id"]
@@ -45,7 +45,11 @@ def replace_lines(
     unknown = keep - set(existing)
     if unknown:
         raise InputInvalid(
-            [FieldProblem((*loc, fname), f"line {min(unknown)} is not a line of this {parent.name}", "line.unknown")]
+            [
+                FieldProblem(
+                    (*parent_loc, fname), f"line {min(unknown)} is not a line of this {parent.name}", "line.unknown"
+                )
+            ]
         )
     changed = False
     gone = set(existing) - keep
@@ -88,10 +92,10 @@ def replace_lines(
         line_id = int(values.pop("id"))
         old = existing[line_id]
         merged = {**old, **values}
-        store._compute(conn, child, [merged], [old], [(*loc, fname, position)])
+        store._compute(conn, child, [merged], [old], [(*parent_loc, fname, position)])
         diff = {k: v for k, v in merged.items() if old.get(k) != v}
         if diff:
-            integrity.check_unique(store, conn, child, [diff], [(*loc, fname, position)], old)
+            integrity.check_unique(store, conn, child, [diff], [(*parent_loc, fname, position)], old)
             conn.execute(
                 update(table).where(table.c.id == line_id).values(**diff, updated_at=now, version=table.c.version + 1)
             )
@@ -102,7 +106,7 @@ def replace_lines(
             )
             changed = True
     if new_rows:
-        locs = [(*loc, fname, int(r["position"])) for r in new_rows]
+        locs = [(*parent_loc, fname, int(r["position"])) for r in new_rows]
         integrity.check_references(store, conn, child, new_rows, locs, access)
         integrity.check_unique(store, conn, child, new_rows, locs)
         store._number(conn, child, new_rows, now)

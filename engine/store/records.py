@@ -278,7 +278,7 @@ class Store:
         for c, record_id, loc in zip(items, ids, locs, strict=True):
             for fname, sent in c.children.items():
                 lines.replace_lines(
-                    self, conn, obj, fname, record_id, sent, actor, now, creating=True, access=access, loc=loc
+                    self, conn, obj, fname, record_id, sent, actor, now, creating=True, access=access, parent_loc=loc
                 )
         self._settle(conn, obj, ids, {}, actor, now, record_history=False, locs=dict(zip(ids, locs, strict=True)))
         if written is not None:
