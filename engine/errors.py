@@ -81,14 +81,25 @@ class BlueprintInvalid(LoomworkError):
         super().__init__("\n".join(str(p) for p in self.problems) or "invalid blueprint")
 
 
+#: How many problems one refusal carries; past it they are counted (`total`), not listed.
+MAX_PROBLEMS = 100
+
+
 class InputInvalid(LoomworkError):
-    """Record data (API or form) failed validation; carries per-field problems."""
+    """Record data (API or form) failed validation; carries per-field problems, the first
+    `MAX_PROBLEMS` of them, and `total`, how many there were."""
 
     code = "input.invalid"
 
     def __init__(self, problems: Sequence[FieldProblem]) -> None:
-        self.problems = tuple(problems)
+        self.total = len(problems)
+        self.problems = tuple(problems[:MAX_PROBLEMS])
         super().__init__("; ".join(f"{'.'.join(map(str, p.loc))}: {p.msg}" for p in self.problems))
+
+    @property
+    def truncated(self) -> bool:
+        """More problems were found than are listed."""
+        return self.total > len(self.problems)
 
 
 class NotFound(LoomworkError):

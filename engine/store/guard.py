@@ -101,9 +101,13 @@ def in_scope(
     action: str,
     access: Access | None,
     owner_given: bool,
+    locs: Sequence[tuple[str | int, ...]] | None = None,
 ) -> None:
     """After a write, inside its transaction: every written row must still be in the user's scope
-    (no giving a record away, no stealing one by changing its owner). Raising rolls back."""
+    (no giving a record away, no stealing one by changing its owner). Raising rolls back.
+
+    The problem is at `owner_id` when it was given, else at the record; `locs` (a bulk create)
+    gives each row's place, already pointing at `owner_id` where that row gave it."""
     where = rows(store, obj, action, access)
     if where is None or not ids:
         return
@@ -111,16 +115,27 @@ def in_scope(
     inside = set(conn.execute(select(table.c.id).where(table.c.id.in_(ids), where)).scalars())
     if len(inside) == len(set(ids)):
         return
-    loc: tuple[str, ...] = ("body", "owner_id") if owner_given else ("body",)
     verb = "own or manage" if action == ASSIGN else action
     message = f"the {obj.name} would fall outside the records you may {verb}"
-    raise InputInvalid([FieldProblem(loc, message, "permission.out_of_scope")])
+    if locs is None:
+        locs = [("body", "owner_id") if owner_given else ("body",)] * len(ids)
+    outside = [loc for i, loc in zip(ids, locs, strict=True) if i not in inside]
+    raise InputInvalid([FieldProblem(loc, message, "permission.out_of_scope") for loc in outside])
 
 
 def check_locked(obj: ObjectDef, data: Mapping[str, Any], access: Access | None, loc: tuple[str | int, ...]) -> None:
     """Hidden and read-only fields may not be written (a 422 naming each), nor lines' ones."""
+    problems = locked_problems(obj, data, access, loc)
+    if problems:
+        raise InputInvalid(problems)
+
+
+def locked_problems(
+    obj: ObjectDef, data: Mapping[str, Any], access: Access | None, loc: tuple[str | int, ...]
+) -> list[FieldProblem]:
+    """The problems `check_locked` raises."""
     if access is None or not isinstance(data, Mapping):
-        return  # not an object: coercion reports it
+        return []  # not an object: coercion reports it
     problems = _locked_keys(data, access.locked(obj.name), loc)
     for f in obj.child_fields:
         lines = data.get(f.name)
@@ -129,8 +144,7 @@ def check_locked(obj: ObjectDef, data: Mapping[str, Any], access: Access | None,
             for i, line in enumerate(lines):
                 if isinstance(line, Mapping):
                     problems += _locked_keys(line, child_locked, (*loc, f.name, i))
-    if problems:
-        raise InputInvalid(problems[:100])
+    return problems
 
 
 def _locked_keys(data: Mapping[str, Any], locked: frozenset[str], loc: tuple[str | int, ...]) -> list[FieldProblem]:

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, insert, select
 
+from engine.store import events
 from engine.store.bulk import insert_many
 from engine.store.jsonvalues import RecordCodec
 
@@ -57,6 +58,8 @@ def record_changed(
 
 
 def write(conn: Connection, history: Table, rows: list[dict[str, Any]]) -> None:
+    """Store history rows; the transaction's journal takes them in for the after-commit hooks."""
+    events.note(conn, rows)
     if len(rows) > 1 and conn.dialect.name == "sqlite":
         insert_many(conn, history, rows)
     elif rows:

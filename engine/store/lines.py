@@ -6,10 +6,11 @@ references checked), missing ones deleted; every change gets its history row.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, delete, select, update
+from sqlalchemy import Connection, delete, func, select, update
 
 from engine.blueprint.model import ObjectDef
 from engine.errors import FieldProblem, InputInvalid
@@ -32,12 +33,14 @@ def replace_lines(
     *,
     creating: bool,
     access: Access | None = None,
+    parent_loc: tuple[str | int, ...] = ("body",),
 ) -> bool:
     """Make the parent's lines equal `lines`: update those with an id, insert new ones, drop the rest.
 
     With `access`, "the parent's lines" are those the user may change: lines outside their scope
     on the lines (a role's line condition) are neither shown, changed nor dropped, and every line
-    written must stay inside it. Updated lines get the same reference checks as new ones."""
+    written must stay inside it. Updated lines get the same reference checks as new ones.
+    `parent_loc` is where the parent is in the request (`("body", 3)` in a bulk create)."""
     child = store.app.object(str(parent.field(fname).target))
     table = store.tables[child.name]
     link = table.c[f"{parent.name}_id"]
@@ -51,7 +54,11 @@ def replace_lines(
     unknown = keep - set(existing)
     if unknown:
         raise InputInvalid(
-            [FieldProblem(("body", fname), f"line {min(unknown)} is not a line of this {parent.name}", "line.unknown")]
+            [
+                FieldProblem(
+                    (*parent_loc, fname), f"line {min(unknown)} is not a line of this {parent.name}", "line.unknown"
+                )
+            ]
         )
     changed = False
     written: list[tuple[int, tuple[str | int, ...]]] = []
@@ -95,13 +102,13 @@ def replace_lines(
         line_id = int(values.pop("id"))
         old = existing[line_id]
         merged = {**old, **values}
-        loc: tuple[str | int, ...] = ("body", fname, position)
+        loc: tuple[str | int, ...] = (*parent_loc, fname, position)
         sent = {k: v for k, v in values.items() if old.get(k) != v}
         integrity.check_references(store, conn, child, [sent], [loc], access, within_parent=True)
-        integrity.check_unique(store, conn, child, [sent], line_id)
         store._compute(conn, child, [merged], [old], [loc])
         diff = {k: v for k, v in merged.items() if old.get(k) != v}
         if diff:
+            integrity.check_unique(store, conn, child, [diff], [loc], old)
             written.append((line_id, loc))
             conn.execute(
                 update(table).where(table.c.id == line_id).values(**diff, updated_at=now, version=table.c.version + 1)
@@ -113,8 +120,9 @@ def replace_lines(
             )
             changed = True
     if new_rows:
-        locs = [("body", fname, int(r["position"])) for r in new_rows]
+        locs = [(*parent_loc, fname, int(r["position"])) for r in new_rows]
         integrity.check_references(store, conn, child, new_rows, locs, access, within_parent=True)
+        integrity.check_unique(store, conn, child, new_rows, locs)
         store._number(conn, child, new_rows, now)
         store._compute(conn, child, new_rows, [None] * len(new_rows), locs)
         ids = store._insert_rows(conn, table, new_rows)
@@ -161,4 +169,20 @@ def _stay_in_scope(
         if i not in inside
     ]
     if problems:
-        raise InputInvalid(problems[:100])
+        raise InputInvalid(problems)
+
+
+def append_positions(store: Store, conn: Connection, child: ObjectDef, rows: Sequence[dict[str, Any]]) -> None:
+    """Lines written on their own (not inline in their parent) without a `position` go after
+    their parent's last line, in the order given: one query for every parent of the batch."""
+    column = str(child.parent_column)
+    missing = [r for r in rows if r.get("position") is None and r.get(column) is not None]
+    if not missing:
+        return
+    table = store.tables[child.name]
+    link = table.c[column]
+    parents = {r[column] for r in missing}
+    found = conn.execute(select(link, func.max(table.c.position)).where(link.in_(parents)).group_by(link))
+    last: dict[Any, int] = {parent: int(top) for parent, top in found if top is not None}
+    for row in missing:
+        row["position"] = last[row[column]] = last.get(row[column], -1) + 1

@@ -1,7 +1,9 @@
 """The record store: create, read, update with optimistic versions, history, for every object.
 
 Every write is one transaction: the row, its child lines, autonumbers and history rows commit
-together or not at all. Hooks let higher rooms (forms, workflows) take part without imports.
+together or not at all. Hooks let higher rooms (forms, workflows) take part without imports:
+`before_save` inside the transaction, `after_commit` once it has committed (the contract is in
+engine.store.events).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from engine.blueprint.model import App, ObjectDef
 from engine.errors import Conflict, FieldProblem, InputInvalid, NotFound
 from engine.expr import DEFAULT_LIMITS, builtin_functions, to_sql
-from engine.store import autonumber, bulk, guard, history, integrity, lines, query, trash
+from engine.store import autonumber, batch, bulk, events, guard, history, integrity, lines, query, trash
 from engine.store.access import ASSIGN, CREATE, DELETE, READ, UPDATE, Access, require
 from engine.store.computed import (
     FilterCache,
@@ -29,15 +31,13 @@ from engine.store.computed import (
     reads_clock,
 )
 from engine.store.database import Database
+from engine.store.events import AfterCommit
 from engine.store.jsonvalues import RecordCodec
 from engine.store.tables import USER_TABLE, build_metadata
-from engine.store.values import Coerced, coerce_record, input_fields
+from engine.store.values import Coerced, coerce_record, input_fields, missing_parent
 
 #: Called inside the write transaction before a row is stored: (store, conn, object, values, old).
 BeforeSave = Callable[["Store", Connection, ObjectDef, dict[str, Any], Mapping[str, Any] | None], None]
-#: Called after commit: (store, action, object, record).
-AfterCommit = Callable[["Store", str, ObjectDef, Mapping[str, Any]], None]
-MAX_BATCH = 10_000
 
 
 def utcnow() -> datetime:
@@ -160,9 +160,9 @@ class Store:
         actor = access.actor_id if access is not None else actor
         coerced = self._coerce(obj, data, creating=True)
         try:
-            with self.db.write() as conn:
+            with events.transaction(self) as conn:
                 written: list[dict[str, Any]] = []
-                record_id = self._insert(conn, obj, [coerced], actor, utcnow(), written, access)[0]
+                record_id = self._insert(conn, obj, [coerced], [("body",)], actor, utcnow(), written, access)[0]
                 # A new line changes its parent: it must be one the user may change, not only read.
                 reach = CREATE if obj.parent else READ
                 guard.in_scope(self, conn, obj, [record_id], reach, access, "owner_id" in coerced.values)
@@ -172,8 +172,7 @@ class Store:
                     table = self.tables[obj.name]
                     record = {c.key: written[0].get(c.key) for c in table.c}
         except IntegrityError as exc:
-            raise _conflict(exc) from None
-        self._notify("create", obj, record)
+            raise integrity.refusal(self, exc, obj, [coerced.values], [("body",)]) from None
         return guard.shown(self, obj, record, access)
 
     def create_many(
@@ -184,41 +183,18 @@ class Store:
         actor: int | None = None,
         access: Access | None = None,
     ) -> list[int]:
-        """Store many records at once, all or nothing; problems are located by row index."""
+        """Store many records at once, all or nothing; problems are located by row index
+        (see engine.store.batch). Returns the new ids in the order given."""
         obj = self.object(object_name)
         require(access, obj.name, CREATE)
         actor = access.actor_id if access is not None else actor
-        if len(rows) > MAX_BATCH:
-            raise InputInvalid(
-                [FieldProblem(("body",), f"at most {MAX_BATCH} records per batch (got {len(rows)})", "batch.too_large")]
-            )
-        coerced = [
-            coerce_record(obj, r, self.types, creating=True, loc=("body", i), by_key=self._inputs[obj.name])
-            for i, r in enumerate(rows)
-        ]
-        for i, r in enumerate(rows):
-            if isinstance(r, Mapping):
-                guard.check_locked(obj, r, access, ("body", i))
-        problems = [p for c in coerced for p in c.problems]
-        problems += [p for i, c in enumerate(coerced) for p in self._coerce_children(obj, c, ("body", i))]
-        if problems:
-            raise InputInvalid(problems[:100])
-        try:
-            with self.db.write() as conn:
-                ids = self._insert(conn, obj, coerced, actor, utcnow(), access=access)
-                reach = CREATE if obj.parent else READ
-                guard.in_scope(self, conn, obj, ids, reach, access, any("owner_id" in c.values for c in coerced))
-                return ids
-        except IntegrityError as exc:
-            raise _conflict(exc) from None
+        return batch.create_many(self, obj, rows, actor, access)
 
     def _coerce(self, obj: ObjectDef, data: Mapping[str, Any], *, creating: bool) -> Coerced:
         coerced = coerce_record(obj, data, self.types, creating=creating, by_key=self._inputs[obj.name])
         problems = coerced.problems + self._coerce_children(obj, coerced, ("body",))
-        if obj.parent_column and creating and obj.parent_column not in coerced.values:
-            problems.append(
-                FieldProblem(("body", obj.parent_column), f"'{obj.parent_column}' is required", "field.required")
-            )
+        if creating:
+            problems += missing_parent(obj, coerced.values, ("body",))
         if problems:
             raise InputInvalid(problems)
         return coerced
@@ -252,6 +228,7 @@ class Store:
         conn: Connection,
         obj: ObjectDef,
         items: Sequence[Coerced],
+        locs: Sequence[tuple[str | int, ...]],
         actor: int | None,
         now: datetime,
         written: list[dict[str, Any]] | None = None,
@@ -264,9 +241,9 @@ class Store:
             if obj.owned and "owner_id" not in row:
                 row["owner_id"] = actor
             rows.append(row)
-        locs = [("body", i) if len(rows) > 1 else ("body",) for i in range(len(rows))]
-        integrity.check_references(self, conn, obj, rows, locs, access)
-        integrity.check_unique(self, conn, obj, rows, None)
+        integrity.check_rows(self, conn, obj, rows, locs, access)
+        if obj.parent:
+            lines.append_positions(self, conn, obj, rows)
         self._number(conn, obj, rows, now)
         self._compute(conn, obj, rows, [None] * len(rows), locs)
         for hook in self.before_save:
@@ -276,10 +253,12 @@ class Store:
         for row, record_id in zip(rows, ids, strict=True):
             row["id"] = record_id
         history.write(conn, self.history_table, history.record_created(obj.name, ids, actor, now))
-        for c, record_id in zip(items, ids, strict=True):
+        for c, record_id, loc in zip(items, ids, locs, strict=True):
             for fname, sent in c.children.items():
-                lines.replace_lines(self, conn, obj, fname, record_id, sent, actor, now, creating=True, access=access)
-        self._settle(conn, obj, ids, {}, actor, now, record_history=False)
+                lines.replace_lines(
+                    self, conn, obj, fname, record_id, sent, actor, now, creating=True, access=access, parent_loc=loc
+                )
+        self._settle(conn, obj, ids, {}, actor, now, record_history=False, locs=dict(zip(ids, locs, strict=True)))
         if written is not None:
             written.extend(rows)
         return ids
@@ -301,7 +280,7 @@ class Store:
             compute_formulas(self, loader, obj, row, prev, aggregates=False)
             problems += broken_rules(self, loader, obj, row, prev, loc, aggregates=False)
         if problems:
-            raise InputInvalid(problems[:100])
+            raise InputInvalid(problems)
 
     def _settle(
         self,
@@ -313,8 +292,10 @@ class Store:
         now: datetime,
         *,
         record_history: bool,
+        locs: Mapping[int, tuple[str | int, ...]] | None = None,
     ) -> None:
-        """After lines are written: formulas and rules over collections, then the same for the parent."""
+        """After lines are written: formulas and rules over collections, then the same for the parent
+        (for a line moved to another parent, for both). `locs` says where each record's problems are."""
         logic = self.logic[obj.name]
         if not logic.has_aggregates and not obj.parent:
             return
@@ -326,20 +307,22 @@ class Store:
             row = loader.row(obj.name, record_id)
             if row is None:
                 continue
+            values, prev = dict(row), previous.get(record_id)
             if obj.parent:
-                parents.add(int(row[f"{obj.parent}_id"]))
+                link = f"{obj.parent}_id"
+                parents.update(int(r[link]) for r in (row, prev) if r is not None and r.get(link) is not None)
             if not logic.has_aggregates:
                 continue
-            values, prev = dict(row), previous.get(record_id)
             changed = compute_formulas(self, loader, obj, values, prev, aggregates=True)
             if changed:
                 conn.execute(update(table).where(table.c.id == record_id).values(**changed))
                 if record_history:
                     rows = history.record_changed(self.codec, obj.name, record_id, row, changed, actor, now)
                     history.write(conn, self.history_table, rows)
-            problems += broken_rules(self, loader, obj, values, prev, ("body",), aggregates=True)
+            loc = locs.get(record_id, ("body",)) if locs else ("body",)
+            problems += broken_rules(self, loader, obj, values, prev, loc, aggregates=True)
         if problems:
-            raise InputInvalid(problems[:100])
+            raise InputInvalid(problems)
         if obj.parent and parents:
             self._settle(conn, self.app.object(obj.parent), sorted(parents), {}, actor, now, record_history=True)
 
@@ -399,7 +382,7 @@ class Store:
         coerced = self._coerce(obj, data, creating=False)
         expected = version if version is not None else coerced.version
         try:
-            with self.db.write() as conn:
+            with events.transaction(self) as conn:
                 guard.reach(self, conn, obj, record_id, UPDATE, access)
                 current = self._fetch(conn, obj, record_id, lock=True)
                 if expected is not None and current["version"] != expected:
@@ -417,8 +400,7 @@ class Store:
                 if reassigning:
                     guard.in_scope(self, conn, obj, [record_id], ASSIGN, access, True)
         except IntegrityError as exc:
-            raise _conflict(exc) from None
-        self._notify("update", obj, record)
+            raise integrity.refusal(self, exc, obj, [coerced.values], [("body",)], {"id": record_id}) from None
         return guard.shown(self, obj, record, access)
 
     def _apply_update(
@@ -433,7 +415,9 @@ class Store:
         record_id = int(current["id"])
         changes = {k: v for k, v in coerced.values.items() if current.get(k) != v}
         integrity.check_references(self, conn, obj, [changes], [("body",)], access)
-        integrity.check_unique(self, conn, obj, [changes], record_id)
+        integrity.check_unique(self, conn, obj, [changes], [("body",)], current)
+        if obj.parent_column in changes and "position" not in coerced.values:  # a line moved to another parent
+            lines.append_positions(self, conn, obj, [changes])
         if not self.logic[obj.name].empty:
             lists = {f.name for f in obj.child_fields}
             merged = {**{k: v for k, v in current.items() if k not in lists}, **changes}
@@ -449,6 +433,10 @@ class Store:
             )
         if not changes and not lines_changed:
             return current
+        if not changes:  # only lines changed: still a change of this record for the hooks
+            events.note(
+                conn, [{"action": "update", "object": obj.name, "record_id": record_id, "actor_id": actor, "at": now}]
+            )
         table = self.tables[obj.name]
         stmt = (
             update(table)
@@ -484,11 +472,10 @@ class Store:
         require(access, obj.name, UPDATE)
         guard.check_locked(obj, {field_name: meta}, access, ("body",))
         actor = access.actor_id if access is not None else actor
-        with self.db.write() as conn:
+        with events.transaction(self) as conn:
             guard.reach(self, conn, obj, record_id, UPDATE, access)
             current = self._fetch(conn, obj, record_id, lock=True)
             record = self._apply_update(conn, obj, current, Coerced(values={field_name: meta}), actor, access)
-        self._notify("update", obj, record)
         return guard.shown(self, obj, record, access)
 
     # -- delete, restore, lists (implemented in their own modules) ----------------------------------
@@ -499,10 +486,7 @@ class Store:
         obj = self.object(object_name)
         require(access, obj.name, DELETE)
         actor = access.actor_id if access is not None else actor
-        record = self.get(object_name, record_id)
-        trash_id = trash.delete_record(self, object_name, record_id, actor=actor, access=access)
-        self._notify("delete", obj, record)
-        return trash_id
+        return trash.delete_record(self, obj.name, record_id, actor=actor, access=access)
 
     def restore(
         self, object_name: str, record_id: int, *, actor: int | None = None, access: Access | None = None
@@ -511,8 +495,7 @@ class Store:
         obj = self.object(object_name)
         require(access, obj.name, DELETE)
         actor = access.actor_id if access is not None else actor
-        record = trash.restore_record(self, object_name, record_id, actor=actor, access=access)
-        self._notify("restore", obj, record)
+        record = trash.restore_record(self, obj.name, record_id, actor=actor, access=access)
         return guard.shown(self, obj, record, access)
 
     def find(
@@ -524,19 +507,6 @@ class Store:
         self, object_name: str, q: query.AggregateQuery, *, scope: Any = None, access: Access | None = None
     ) -> list[dict[str, Any]]:
         return query.aggregate(self, object_name, q, scope=scope, access=access)
-
-    def _notify(self, action: str, obj: ObjectDef, record: Mapping[str, Any]) -> None:
-        for hook in self.after_commit:
-            hook(self, action, obj, record)
-
-
-def _conflict(exc: IntegrityError) -> Conflict:
-    text = str(exc.orig).lower()
-    if "unique" in text or "duplicate" in text:
-        return Conflict("a record with the same unique value exists", code="record.duplicate")
-    if "foreign key" in text:
-        return Conflict("a referenced record does not exist or is still referred to", code="record.reference")
-    return Conflict("the change breaks a database constraint", code="record.constraint")
 
 
 def row_dict(row: RowMapping) -> dict[str, Any]:

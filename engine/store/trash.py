@@ -13,8 +13,8 @@ from sqlalchemy import Connection, and_, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from engine.blueprint.model import FieldDef, ObjectDef
-from engine.errors import Conflict, Forbidden, NotFound
-from engine.store import guard, history
+from engine.errors import Conflict, FieldProblem, Forbidden, InputInvalid, LoomworkError, NotFound
+from engine.store import events, guard, history, integrity
 from engine.store.access import DELETE, READ, Access
 
 if TYPE_CHECKING:
@@ -39,7 +39,7 @@ def delete_record(
 
     now = utcnow()
     try:
-        with store.db.write() as conn:
+        with events.transaction(store) as conn:
             guard.reach(store, conn, obj, record_id, DELETE, access)
             entry = _snapshot(store, conn, obj, record_id, set())
             trash_id = int(
@@ -107,8 +107,7 @@ def _snapshot(
 
 def _remove(store: Store, conn: Connection, entry: dict[str, Any], actor: int | None, now: datetime) -> None:
     for nulled in entry["nulled"]:
-        table = store.tables[nulled["object"]]
-        conn.execute(update(table).where(table.c.id.in_(nulled["ids"])).values({nulled["column"]: None}))
+        _relink(store, conn, nulled, entry["record"]["id"], None, actor, now)
     for sub in entry["cascaded"]:
         _remove(store, conn, sub, actor, now)
     table = store.tables[entry["object"]]
@@ -138,23 +137,31 @@ def restore_record(
     """Put the most recently trashed copy of a record back, with its lines and cascaded records.
 
     With `access`, the restored record must be in the user's delete scope, else nothing changes
-    and the entry is "not in the trash" (a user cannot probe other users' deletions)."""
+    and the entry is "not in the trash" (a user cannot probe other users' deletions). A unique
+    value taken meanwhile, or a referenced record gone, is a 422 at `[object, id, field]` of the
+    record concerned (the restored one, a line or a record restored with it)."""
     obj = store.object(object_name)
     from engine.store.records import utcnow
 
     trash = store.trash_table
     now = utcnow()
+    data: dict[str, Any] = {}
+    deleted_by: int | None = None
     try:
-        with store.db.write() as conn:
+        with events.transaction(store) as conn:
             row = conn.execute(
-                select(trash.c.id, trash.c.data)
+                select(trash.c.id, trash.c.data, trash.c.deleted_by)
                 .where(trash.c.object == obj.name, trash.c.record_id == record_id)
                 .order_by(trash.c.id.desc())
                 .limit(1)
             ).first()
             if row is None:
                 raise NotFound(f"{obj.name} {record_id} is not in the trash", code="trash.not_found")
-            _put_back(store, conn, row.data, actor, now)
+            data, deleted_by = row.data, row.deleted_by
+            problems = _restore_problems(store, conn, data)
+            if problems:
+                raise _refused(store, obj, record_id, deleted_by, access, problems)
+            _put_back(store, conn, data, actor, now)
             try:  # raising here rolls the put-back back
                 guard.reach(store, conn, obj, record_id, DELETE, access)
             except (NotFound, Forbidden):
@@ -162,12 +169,65 @@ def restore_record(
             _settle_parent(store, conn, obj, row.data["record"], actor, now)
             conn.execute(delete(trash).where(trash.c.id == row.id))
             record = store._fetch(conn, obj, record_id)
-    except IntegrityError:
-        raise Conflict(
-            f"{obj.name} {record_id} cannot be restored: a unique value is taken or a record it refers to is gone",
-            code="restore.conflict",
-        ) from None
+    except IntegrityError:  # a concurrent writer took a value or removed a record after the check
+        with store.db.read() as conn:
+            problems = _restore_problems(store, conn, data)
+        if not problems:
+            raise Conflict(f"{obj.name} {record_id} was changed meanwhile; try again", code="record.stale") from None
+        raise _refused(store, obj, record_id, deleted_by, access, problems) from None
     return record
+
+
+def _restore_problems(store: Store, conn: Connection, entry: dict[str, Any]) -> list[FieldProblem]:
+    """Unique values of everything the entry puts back that are now taken, and references to
+    records (other than those it puts back) that are gone; one query per index and per kind of
+    reference of each object."""
+    restored: dict[str, list[dict[str, Any]]] = {}
+    _collect(store, entry, restored)
+    inside = {(name, int(r["id"])) for name, rows in restored.items() for r in rows}
+    problems: list[FieldProblem] = []
+    for name, rows in restored.items():
+        obj = store.app.object(name)
+        locs = [(name, int(r["id"])) for r in rows]
+        problems += integrity.unique_problems(store, conn, obj, rows, locs)
+        links = [(str(f.column), str(f.target)) for f in obj.stored_fields if f.type == "lookup" and f.target]
+        if obj.parent:
+            links.append((f"{obj.parent}_id", obj.parent))
+        outside = [{**r, **{c: None for c, target in links if (target, r.get(c)) in inside}} for r in rows]
+        problems += integrity.reference_problems(store, conn, obj, outside, locs)
+    return problems
+
+
+def _collect(store: Store, entry: dict[str, Any], out: dict[str, list[dict[str, Any]]]) -> None:
+    """The column values of every record and line a trash entry holds, by object."""
+    obj = store.app.object(entry["object"])
+    record = dict(entry["record"])
+    for f in obj.child_fields:
+        child = str(f.target)
+        out.setdefault(child, []).extend(store.codec.from_json(child, line) for line in record.pop(f.name, []))
+    out.setdefault(obj.name, []).append(store.codec.from_json(obj.name, record))
+    for sub in entry["cascaded"]:
+        _collect(store, sub, out)
+
+
+def _refused(
+    store: Store,
+    obj: ObjectDef,
+    record_id: int,
+    deleted_by: int | None,
+    access: Access | None,
+    problems: list[FieldProblem],
+) -> LoomworkError:
+    """The problems, for a user who may see the entry in their trash (what `list_trash` shows);
+    for anyone else the entry is not in the trash, so its values do not leak."""
+    if access is not None:
+        table = store.tables[obj.name]
+        mine = deleted_by is not None and deleted_by == access.actor_id
+        if not (access.may(obj.name, DELETE) and access.may(obj.name, READ)) or not (
+            mine or access.rows(obj.name, DELETE, table) is None
+        ):
+            return NotFound(f"{obj.name} {record_id} is not in the trash", code="trash.not_found")
+    return InputInvalid(problems)
 
 
 def _put_back(store: Store, conn: Connection, entry: dict[str, Any], actor: int | None, now: datetime) -> None:
@@ -178,25 +238,6 @@ def _put_back(store: Store, conn: Connection, entry: dict[str, Any], actor: int 
     known = {c.key for c in table.c}
     values = store.codec.from_json(obj.name, {k: v for k, v in record.items() if k in known})
     conn.execute(insert(table), values)
-    for fname, lines in children.items():
-        child = store.app.object(str(obj.field(fname).target))
-        child_table = store.tables[child.name]
-        child_known = {c.key for c in child_table.c}
-        for line in lines:
-            conn.execute(
-                insert(child_table),
-                store.codec.from_json(child.name, {k: v for k, v in line.items() if k in child_known}),
-            )
-    for sub in entry["cascaded"]:
-        _put_back(store, conn, sub, actor, now)
-    for nulled in entry["nulled"]:
-        other = store.tables[nulled["object"]]
-        column = other.c[nulled["column"]]
-        conn.execute(
-            update(other)
-            .where(other.c.id.in_(nulled["ids"]), column.is_(None))
-            .values({nulled["column"]: record["id"]})
-        )
     history.write(
         conn,
         store.history_table,
@@ -211,6 +252,62 @@ def _put_back(store: Store, conn: Connection, entry: dict[str, Any], actor: int 
                 "actor_id": actor,
                 "at": now,
             }
+        ],
+    )
+    for fname, lines in children.items():
+        child = store.app.object(str(obj.field(fname).target))
+        child_table = store.tables[child.name]
+        child_known = {c.key for c in child_table.c}
+        for line in lines:
+            conn.execute(
+                insert(child_table),
+                store.codec.from_json(child.name, {k: v for k, v in line.items() if k in child_known}),
+            )
+    for sub in entry["cascaded"]:
+        _put_back(store, conn, sub, actor, now)
+    for nulled in entry["nulled"]:
+        _relink(store, conn, nulled, None, record["id"], actor, now)
+
+
+def _relink(
+    store: Store,
+    conn: Connection,
+    nulled: dict[str, Any],
+    old: int | None,
+    new: int | None,
+    actor: int | None,
+    now: datetime,
+) -> None:
+    """Clear (`set_null`, on delete) or put back (on restore, where still empty) the references
+    of other records to a trashed one: a change of those records, with its version and history."""
+    table = store.tables[nulled["object"]]
+    column = table.c[nulled["column"]]
+    ids = nulled["ids"]
+    if new is not None:  # only references nobody has set since
+        ids = list(conn.execute(select(table.c.id).where(table.c.id.in_(ids), column.is_(None))).scalars())
+        if not ids:
+            return
+    conn.execute(
+        update(table)
+        .where(table.c.id.in_(ids))
+        .values({column.key: new, "version": table.c.version + 1, "updated_at": now})
+    )
+    codec, name = store.codec, nulled["object"]
+    history.write(
+        conn,
+        store.history_table,
+        [
+            {
+                "object": name,
+                "record_id": int(i),
+                "action": "update",
+                "field": column.key,
+                "old": codec.value_json(name, column.key, old),
+                "new": codec.value_json(name, column.key, new),
+                "actor_id": actor,
+                "at": now,
+            }
+            for i in ids
         ],
     )
 

@@ -97,6 +97,14 @@ def coerce_record(
     return out
 
 
+def missing_parent(obj: ObjectDef, values: Mapping[str, Any], loc: Loc) -> list[FieldProblem]:
+    """A line created on its own must name its parent (inline lines get it from the parent)."""
+    column = obj.parent_column
+    if column is None or column in values:
+        return []
+    return [FieldProblem((*loc, column), f"'{column}' is required", "field.required")]
+
+
 def _special_key(
     obj: ObjectDef, key: str, raw: Any, out: Coerced, loc: Loc, creating: bool, fields: Mapping[str, FieldInput]
 ) -> None:

@@ -78,7 +78,8 @@ def reader_locale(request: Request) -> str | None:
 def error_response(exc: LoomworkError, extra: dict[str, Any] | None = None, *, locale: str | None = None) -> JSONBody:
     status = next((s for cls, s in STATUS.items() if isinstance(exc, cls)), 400)
     if isinstance(exc, InputInvalid):
-        return failure(status, list(exc.problems), locale=locale)
+        more = {"truncated": True, "total": exc.total} if exc.truncated else {}
+        return failure(status, list(exc.problems), locale=locale, **more)
     response = failure(status, [FieldProblem((), exc.message, exc.code)], **(extra or {}))
     if isinstance(exc, NotAuthenticated):
         response.headers["WWW-Authenticate"] = 'Bearer realm="loomwork"'

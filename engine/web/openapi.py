@@ -24,6 +24,8 @@ _ERROR = {
                 },
             },
         },
+        "truncated": {"const": True, "description": "more problems were found than the 100 listed"},
+        "total": {"type": "integer", "description": "how many problems were found (with `truncated`)"},
     },
 }
 _SYSTEM = {
@@ -69,14 +71,24 @@ def _field_schemas(obj: ObjectDef, types: TypeRegistry) -> dict[str, Any]:
     if obj.owned:
         props["owner_id"] = {"type": ["integer", "null"], "description": "id of the owning user"}
     if obj.parent:
-        props[f"{obj.parent}_id"] = {"type": "integer", "description": f"the {obj.parent} this line belongs to"}
-        props["position"] = {"type": "integer"}
+        props[f"{obj.parent}_id"] = {
+            "type": "integer",
+            "minimum": 1,
+            "description": f"the {obj.parent} this line belongs to (required for a line created on its own)",
+        }
+        props["position"] = {
+            "type": "integer",
+            "minimum": 0,
+            "description": "the line's place among its parent's lines; a new line goes last unless given",
+        }
     return props
 
 
 def object_schemas(obj: ObjectDef, types: TypeRegistry) -> dict[str, Any]:
     props = _field_schemas(obj, types)
     required = [f.column or f.name for f in obj.fields if f.required and f.column]
+    if obj.parent_column:  # a line created on its own names its parent (inline lines do not)
+        required.append(obj.parent_column)
     writable = {k: v for k, v in props.items() if not v.get("readOnly")}
     return {
         obj.name: {"type": "object", "title": obj.label.en, "properties": {**_SYSTEM, **props}},
@@ -132,7 +144,7 @@ def _responses(ok_status: str, schema: dict[str, Any], description: str) -> dict
     return {
         ok_status: {"description": description, "content": {"application/json": {"schema": _envelope(schema)}}},
         "404": {"description": "unknown object or record", **err},
-        "409": {"description": "stale version or duplicate", **err},
+        "409": {"description": "stale version, or a record still referred to", **err},
         "422": {"description": "invalid input, per field", **err},
     }
 

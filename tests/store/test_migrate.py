@@ -385,8 +385,14 @@ def test_failed_migration_leaves_the_database_as_it_was(crm: Database) -> None:
     # A duplicate written after the plan was made (the plan counted none): the unique index fails last.
     insert(crm, "account", name="Dup", seats=5)
     before = rows(crm, app_of(), "account", "name", "seats")
-    with pytest.raises(sa.exc.IntegrityError):
+    with pytest.raises(MigrationRefused) as refused:
         apply_plan(crm, plan)
+    assert str(refused.value) == (
+        "cannot add unique index ux_account_seats on account(seats): 1 duplicated values in 2 records "
+        "(the data changed since the plan); fix them first"
+    )
+    dup_id = rows(crm, app_of(), "account", "id", "seats")
+    assert refused.value.details == (f"  5 in 2 records (ids {', '.join(str(i) for i, s in dup_id if s == 5)})",)
     assert "industry" not in columns(crm, "account")
     assert rows(crm, app_of(), "account", "name", "seats") == before
     assert current_app(crm, TYPES) == app_of()
@@ -402,3 +408,9 @@ def test_a_stale_plan_is_refused(crm: Database) -> None:
     migrate(crm, app_of(add))
     with pytest.raises(MigrationRefused, match="plan again"):
         apply_plan(crm, stale)
+
+
+def test_lines_position_is_not_null_in_a_migrated_database(crm: Database) -> None:
+    with crm.read() as conn:
+        position = next(c for c in sa.inspect(conn).get_columns("quote_line") if c["name"] == "position")
+    assert position["nullable"] is False

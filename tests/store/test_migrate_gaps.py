@@ -244,7 +244,7 @@ def test_unique_field_over_duplicates_is_counted_and_refused(db: Database) -> No
     text = plan.render()
     assert "  x add unique index ux_account_rating on account(rating)" in text
     assert "      2 duplicated values in 5 records block it:" in text
-    assert "        'hot' in 3 records" in text
+    assert "        'hot' in 3 records (ids 1, 4, 5)" in text
     assert "1 unique indexes blocked by duplicated values: fix them first." in text
 
     before = indexes(db, "account")
@@ -255,7 +255,7 @@ def test_unique_field_over_duplicates_is_counted_and_refused(db: Database) -> No
             "cannot add unique index ux_account_rating on account(rating): "
             "2 duplicated values in 5 records; fix them first"
         )
-        assert refused.value.details == ("  'hot' in 3 records", "  'cold' in 2 records")
+        assert refused.value.details == ("  'hot' in 3 records (ids 1, 4, 5)", "  'cold' in 2 records (ids 2, 6)")
     assert indexes(db, "account") == before
     assert "industry" not in columns(db, "account")
     assert current_app(db, TYPES) == app_of()
@@ -280,7 +280,7 @@ def test_declared_unique_index_counts_only_complete_duplicates(db: Database) -> 
     plan = plan_migration(db, app_of(by_name_and_rating), TYPES)
     (dup,) = plan.duplicates
     assert (dup.index, dup.columns, dup.values, dup.rows) == ("ux_account_name_rating", ("name", "rating"), 1, 2)
-    assert dup.example_lines() == ["('Acme', 'hot') in 2 records"]
+    assert dup.example_lines() == ["('Acme', 'hot') in 2 records (ids 1, 4)"]
     with pytest.raises(MigrationRefused, match="ux_account_name_rating on account\\(name, rating\\)"):
         apply_plan(db, plan)
     assert "ux_account_name_rating" not in indexes(db, "account")
@@ -309,6 +309,7 @@ def test_new_unique_field_with_a_default_repeats_it_in_every_record(db: Database
     plan = plan_migration(db, app_of(code), TYPES)
     (dup,) = plan.duplicates
     assert (dup.values, dup.rows, dup.examples) == (1, 3, ((("X",), 3),))
+    assert dup.example_lines() == ["'X' in 3 records (ids 1, 2, 3)"]
     with pytest.raises(MigrationRefused):
         apply_plan(db, plan)
     assert "code" not in columns(db, "account")
@@ -331,3 +332,12 @@ def test_migrate_command_refuses_duplicates(db_url: str, tmp_path: Path, capsys:
     err = capsys.readouterr().err
     assert "cannot add unique index ux_account_name on account(name): 1 duplicated values in 2 records" in err
     assert "'Acme' in 2 records" in err
+
+
+def test_duplicated_value_held_by_many_records_shows_the_first_ids(db: Database) -> None:
+    seed(db, app_of())
+    app = app_of()
+    for n in range(7):
+        insert(db, app, "account", name=f"a{n}", rating="warm")
+    (dup,) = plan_migration(db, app_of(unique("rating")), TYPES).duplicates
+    assert dup.example_lines() == ["'warm' in 8 records (ids 3, 4, 5, 6, 7, ...)"]  # one seeded, seven added

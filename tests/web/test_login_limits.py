@@ -150,9 +150,7 @@ def test_x_forwarded_for_from_a_peer_that_is_not_a_configured_proxy_is_ignored(
     assert audit_entries(auth, kind="login")[0].ip == "192.0.2.50"
 
 
-def test_x_forwarded_proto_from_a_configured_proxy_makes_cookies_secure(
-    store: Store, auth: AuthDb, user: User
-) -> None:
+def test_x_forwarded_proto_from_a_configured_proxy_makes_cookies_secure(store: Store, auth: AuthDb, user: User) -> None:
     for proxies, secure in ((None, False), ("127.0.0.1", True)):
         with client_from(store, auth, "127.0.0.1", proxies=proxies) as client:
             client.headers["X-Forwarded-Proto"] = "https"

@@ -34,8 +34,13 @@ def url(sqlite_url: str, capsys: pytest.CaptureFixture[str]) -> str:
 @pytest.fixture
 def served(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, dict[str, Any]]]:
     """What `serve` hands to uvicorn.run, instead of serving forever; the environment is restored."""
-    for name in ("LOOMWORK_BLUEPRINT", "DATABASE_URL", "LOOMWORK_FILES", "LOOMWORK_FORWARDED_ALLOW_IPS",
-                 "LOOMWORK_PASSWORD_HASHERS"):
+    for name in (
+        "LOOMWORK_BLUEPRINT",
+        "DATABASE_URL",
+        "LOOMWORK_FILES",
+        "LOOMWORK_FORWARDED_ALLOW_IPS",
+        "LOOMWORK_PASSWORD_HASHERS",
+    ):
         monkeypatch.setenv(name, "")
         monkeypatch.delenv(name)
     calls: list[tuple[Any, dict[str, Any]]] = []
@@ -88,8 +93,7 @@ def failed_login_ip(base: str, url: str, forwarded_for: str) -> str | None:
     [([], "127.0.0.1"), (["--forwarded-allow-ips", "127.0.0.1"], "203.0.113.7")],
 )
 def test_serve_believes_x_forwarded_for_only_from_configured_proxies(
-    url: str, served: list[tuple[Any, dict[str, Any]]], running: list[uvicorn.Server], options: list[str],
-    expected: str
+    url: str, served: list[tuple[Any, dict[str, Any]]], running: list[uvicorn.Server], options: list[str], expected: str
 ) -> None:
     assert main(["serve", str(EVERYTHING), "--db", url, *options]) == 0
     ((app, kw),) = served
@@ -113,7 +117,10 @@ def test_serve_workers_get_the_proxies_and_the_pool_size_through_the_environment
     assert main([*argv, "--password-hashers", "3"]) == 0
     ((target, kw),) = served
     assert (target, kw["workers"], kw["factory"], kw["proxy_headers"]) == (
-        "engine.web.app:app_from_environment", 2, True, False
+        "engine.web.app:app_from_environment",
+        2,
+        True,
+        False,
     )
     assert (os.environ["LOOMWORK_FORWARDED_ALLOW_IPS"], os.environ["LOOMWORK_PASSWORD_HASHERS"]) == ("127.0.0.1", "3")
     from engine.web.app import app_from_environment

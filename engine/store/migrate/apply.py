@@ -6,13 +6,15 @@ migration's connection (a table rebuild must not fire ON DELETE actions) and che
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 from alembic.migration import MigrationContext
 from alembic.operations import Operations
 from sqlalchemy import Connection
+from sqlalchemy.exc import IntegrityError
 
+from engine.blueprint.diff import AddIndex
 from engine.errors import MigrationRefused
 from engine.store.database import Database
 from engine.store.migrate.plan import MigrationPlan
@@ -24,6 +26,7 @@ from engine.store.migrate.stored import (
     record_blueprint,
     system_metadata,
 )
+from engine.store.migrate.unique import DuplicateCounter, Duplicates
 from engine.store.tables import build_metadata
 
 
@@ -48,12 +51,14 @@ def refusal(plan: MigrationPlan, *, allow_destructive: bool) -> MigrationRefused
     return None
 
 
-def _duplicates_refusal(plan: MigrationPlan) -> MigrationRefused:
-    found = plan.duplicates
+def _duplicates_refusal(plan: MigrationPlan, found: Sequence[Duplicates] | None = None) -> MigrationRefused:
+    """The plan's duplicates, or `found` (counted again after the data changed since the plan)."""
+    since = "" if found is None else " (the data changed since the plan)"
+    found = plan.duplicates if found is None else found
     if len(found) == 1:
-        message = f"cannot add {found[0].headline}; fix them first"
+        message = f"cannot add {found[0].headline}{since}; fix them first"
     else:
-        message = f"cannot add {len(found)} unique indexes over duplicated values; fix them first"
+        message = f"cannot add {len(found)} unique indexes over duplicated values{since}; fix them first"
     details: list[str] = []
     for dup in found:
         if len(found) > 1:
@@ -94,6 +99,19 @@ def apply_plan(
         raise MigrationRefused(
             "a stored value cannot be converted (the data changed since the plan)", details=[str(exc)]
         ) from None
+    except IntegrityError:
+        found = _duplicates_now(db, plan)
+        if not found:
+            raise
+        raise _duplicates_refusal(plan, found) from None
+
+
+def _duplicates_now(db: Database, plan: MigrationPlan) -> list[Duplicates]:
+    """Duplicates written after the plan counted none: the unique index failed, nothing changed."""
+    with db.read() as conn:
+        counter = DuplicateCounter(conn, existing_tables(conn), plan.ops)
+        found = [counter.count(op) for op in plan.ops if isinstance(op, AddIndex)]
+    return [d for d in found if d is not None]
 
 
 def _live_writer(conn: Connection, plan: MigrationPlan) -> SchemaWriter:

@@ -19,6 +19,8 @@ from engine.blueprint.diff import AddField, AddIndex, AddOwner, Op, RenameField,
 
 #: How many duplicated values a plan shows (the counts are always complete).
 SHOWN_DUPLICATES = 5
+#: How many record ids a plan shows for each duplicated value, so they can be found and fixed.
+SHOWN_IDS = 5
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,8 @@ class Duplicates:
     values: int
     rows: int
     examples: tuple[tuple[tuple[Any, ...], int], ...]
+    #: The first record ids holding each example (in `examples` order), at most `SHOWN_IDS` each.
+    example_ids: tuple[tuple[int, ...], ...] = ()
 
     @property
     def headline(self) -> str:
@@ -40,7 +44,11 @@ class Duplicates:
         )
 
     def example_lines(self) -> list[str]:
-        lines = [f"{_shown(values)} in {count} records" for values, count in self.examples]
+        ids = self.example_ids or ((),) * len(self.examples)
+        lines = [
+            f"{_shown(values)} in {count} records{_ids(held, count)}"
+            for (values, count), held in zip(self.examples, ids, strict=True)
+        ]
         if self.values > len(self.examples):
             lines.append(f"... and {self.values - len(self.examples)} more")
         return lines
@@ -81,7 +89,10 @@ class DuplicateCounter:
         if not stored:  # every column is new: all records get the same values
             rows = int(self.conn.execute(sa.select(sa.func.count()).select_from(sa.table(table))).scalar_one())
             values = tuple(constant[c] for c in op.columns)
-            return Duplicates(op.name, op.object, op.columns, 1, rows, ((values, rows),)) if rows > 1 else None
+            ident: sa.ColumnClause[Any] = sa.column("id")
+            first = sa.select(ident).select_from(sa.table(table, ident)).order_by(ident).limit(SHOWN_IDS)
+            held = tuple(int(i) for i in self.conn.execute(first).scalars())
+            return Duplicates(op.name, op.object, op.columns, 1, rows, ((values, rows),), (held,)) if rows > 1 else None
         cols: list[sa.ColumnClause[Any]] = [sa.column(c) for c in stored]
         n = sa.func.count().label("n")
         groups = (
@@ -97,7 +108,26 @@ class DuplicateCounter:
             return None
         shown = self.conn.execute(groups.order_by(n.desc(), *cols).limit(SHOWN_DUPLICATES)).all()
         examples = tuple((self._values(op, stored, row, constant), int(row[-1])) for row in shown)
-        return Duplicates(op.name, op.object, op.columns, int(values), int(rows), examples)
+        holders = self._holders(table, stored, [tuple(row[: len(stored)]) for row in shown])
+        return Duplicates(op.name, op.object, op.columns, int(values), int(rows), examples, holders)
+
+    def _holders(self, table: str, stored: list[str], keys: list[tuple[Any, ...]]) -> tuple[tuple[int, ...], ...]:
+        """The first ids holding each key, in one scan (numbered per key by a window function)."""
+        cols: list[sa.ColumnClause[Any]] = [sa.column(c) for c in stored]
+        ident: sa.ColumnClause[Any] = sa.column("id")
+        target = cols[0] if len(cols) == 1 else sa.tuple_(*cols)
+        rank = sa.func.row_number().over(partition_by=cols, order_by=ident).label("rank")
+        inner = (
+            sa.select(ident, *cols, rank)
+            .select_from(sa.table(table, ident, *cols))
+            .where(target.in_([k[0] if len(cols) == 1 else k for k in keys]))
+            .subquery()
+        )
+        found: dict[tuple[Any, ...], list[int]] = {}
+        rows = self.conn.execute(sa.select(inner).where(inner.c.rank <= SHOWN_IDS).order_by(inner.c.id))
+        for row in rows:
+            found.setdefault(tuple(row[1 : 1 + len(cols)]), []).append(int(row[0]))
+        return tuple(tuple(found.get(k, ())) for k in keys)
 
     def _values(self, op: AddIndex, stored: list[str], row: Sequence[Any], constant: dict[str, Any]) -> tuple[Any, ...]:
         """The index's values in its column order, from a row of the stored columns and the constants."""
@@ -105,6 +135,13 @@ class DuplicateCounter:
         return tuple(
             constant[c] if c in constant else by_stored[self.stored_column.get((op.object, c), c)] for c in op.columns
         )
+
+
+def _ids(held: tuple[int, ...], count: int) -> str:
+    if not held:
+        return ""
+    more = ", ..." if count > len(held) else ""
+    return f" (id{'s' * (len(held) > 1)} {', '.join(map(str, held))}{more})"
 
 
 def _shown(values: tuple[Any, ...]) -> str:
