@@ -46,6 +46,24 @@ def _cmp(a: Number, b: Number) -> int | None:
     return (x > y) - (x < y)
 
 
+def _order_key(a: Number) -> str | None:
+    """Text whose byte order is the numeric order of `a`: sorting and grouping decimal text on SQLite.
+
+    Zero is "1"; a positive number is "2", its magnitude (offset, five digits) and its significant
+    digits; a negative one is "0", the magnitude mirrored, the digits' nines' complement and "~"."""
+    if a is None:
+        return None
+    d = _dec(a)
+    if d.is_zero():
+        return "1"
+    sign, digits, exponent = d.normalize(numbers.EXACT).as_tuple()
+    assert isinstance(exponent, int)  # finite: SQLite holds no NaN or infinity here
+    magnitude = exponent + len(digits)
+    if not sign:
+        return f"2{50_000 + magnitude:05d}{''.join(map(str, digits))}"
+    return f"0{50_000 - magnitude:05d}{''.join(str(9 - x) for x in digits)}~"
+
+
 def _round(a: Number, digits: int) -> str | None:
     return None if a is None else str(numbers.round_half_up(_dec(a), int(digits)))
 
@@ -125,6 +143,7 @@ def register_sqlite_functions(dbapi_connection: sqlite3.Connection) -> None:
         "lw_div": (2, _nullsafe(numbers.div)),
         "lw_abs": (1, _nullsafe(abs)),
         "lw_cmp": (2, _cmp),
+        "lw_order_key": (1, _order_key),
         "lw_round": (2, _round),
         "lw_add_days": (3, _add_days),
         "lw_date_trunc": (3, _trunc),
