@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from engine.expr import numbers
 from engine.expr.builtins import MAX_DAYS, date_trunc
@@ -88,6 +89,13 @@ def _add_days(text: str | None, n: Number, is_datetime: int) -> str | None:
         return None
 
 
+def _local_day(text: str | None, zone: str) -> str | None:
+    """The calendar day (yyyy-mm-dd) in the IANA time zone `zone` of a moment stored as naive UTC."""
+    if text is None:
+        return None
+    return datetime.fromisoformat(text).replace(tzinfo=UTC).astimezone(ZoneInfo(zone)).date().isoformat()
+
+
 def _trunc(unit: str, text: str | None, is_datetime: int) -> str | None:
     if text is None:
         return None
@@ -147,6 +155,7 @@ def register_sqlite_functions(dbapi_connection: sqlite3.Connection) -> None:
         "lw_round": (2, _round),
         "lw_add_days": (3, _add_days),
         "lw_date_trunc": (3, _trunc),
+        "lw_local_day": (2, _local_day),
     }
     for name, (arity, fn) in scalar.items():
         dbapi_connection.create_function(name, arity, fn, deterministic=True)

@@ -39,7 +39,8 @@ MAX_GROUPS = 10_000
 MAX_GROUP_KEYS = 4
 MAX_METRICS = 20
 METRICS = ("count", "sum", "avg", "min", "max")
-#: Date buckets (`close_date:month`): the date each period starts on; weeks are ISO (Monday).
+#: Date buckets (`close_date:month`): the date each period starts on; weeks are ISO (Monday);
+#: a datetime falls on its day in the app's time zone (`app.timezone`, UTC by default).
 BUCKETS = ("day", "week", "month", "quarter", "year")
 #: Decimal places of an average before trailing zeros are trimmed (the division rule of expressions).
 AVG_PLACES = DIVISION_SCALE
@@ -243,7 +244,8 @@ class _Plan:
     def statement(self, conditions: list[ColumnElement[bool]], limit: int) -> sa.Select[Any]:
         inner_columns: list[Any] = []
         for i, k in enumerate(self.keys):
-            value = k.ref.expr if k.bucket is None else _bucket(k.ref.expr, k.ref.kind, k.bucket, self.sqlite)
+            zone = self.store.app.timezone
+            value = k.ref.expr if k.bucket is None else _bucket(k.ref.expr, k.ref.kind, k.bucket, self.sqlite, zone)
             inner_columns.append(value.label(f"k{i}"))
             if self._by_order_key(k):
                 inner_columns.append(k.ref.order().label(f"o{i}"))
@@ -372,9 +374,11 @@ class _Plan:
         return out
 
 
-def _bucket(expr: ColumnElement[Any], kind: str, unit: str, sqlite: bool) -> ColumnElement[Any]:
-    """The first day of the `unit` holding a date or a moment (in UTC), as a date."""
+def _bucket(expr: ColumnElement[Any], kind: str, unit: str, sqlite: bool, zone: str) -> ColumnElement[Any]:
+    """The first day of the `unit` holding a date or a moment (on the calendar of `zone`), as a date."""
     if sqlite:
+        if kind == "datetime" and zone != "UTC":
+            expr = func.lw_local_day(expr, zone)
         modifiers: dict[str, tuple[Any, ...]] = {
             "day": (),
             "week": ("weekday 0", "-6 days"),
@@ -386,7 +390,7 @@ def _bucket(expr: ColumnElement[Any], kind: str, unit: str, sqlite: bool) -> Col
             back = func.printf("-%d months", (month - 1) % 3)
             return type_coerce(func.date(expr, "start of month", back), sa.Date())
         return type_coerce(func.date(expr, *modifiers[unit]), sa.Date())
-    moment = func.timezone("UTC", expr) if kind == "datetime" else sa.cast(expr, TIMESTAMP())
+    moment = func.timezone(zone, expr) if kind == "datetime" else sa.cast(expr, TIMESTAMP())
     return sa.cast(func.date_trunc(unit, moment), sa.Date())
 
 

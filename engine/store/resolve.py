@@ -90,9 +90,8 @@ class FieldRef:
     def compare(self, op: str, value: Any) -> ColumnElement[bool]:
         """`field op value` for eq, ne, gt, gte, lt, lte; `ne` also matches empty values."""
         if self.form == "plain":
-            # A computed number on PostgreSQL is NUMERIC read through a text type: bind a NUMERIC.
             left, right = self.expr, value
-            if self.virtual and self.kind == "number":
+            if self.virtual and self.kind == "number":  # NUMERIC read through a text type: bind a NUMERIC
                 right = sa.literal(value, sa.Numeric())
             elif isinstance(value, bool):  # SQLAlchemy reads a bare True as IS TRUE, which has no order
                 right = sa.literal(value, sa.Boolean())
@@ -127,12 +126,14 @@ def nul_problems(params: Iterable[tuple[str, Any]]) -> list[FieldProblem]:
 
 
 def refuse_nul(params: Iterable[tuple[str, Any]]) -> None:
+    """Raise InputInvalid for the parameters holding a NUL character (see `nul_problems`)."""
     problems = nul_problems(params)
     if problems:
         raise InputInvalid(problems)
 
 
 def condition_params(conditions: Sequence[Condition]) -> Iterable[tuple[str, Any]]:
+    """(parameter, text) for the names and values of field filters."""
     for c in conditions:
         yield c.param or c.key, c.key
         yield c.param or c.key, c.value

@@ -139,8 +139,8 @@ def _aggregate_parameters(obj: ObjectDef, types: TypeRegistry) -> list[dict[str,
             "in": "query",
             "schema": text,
             "description": "up to 4 comma-separated keys: a field (`stage`), a linked record's field through up to "
-            "3 lookups (`account.industry`), a date bucket of a date or datetime (`close_date:month`; "
-            "day, week (ISO, Monday), month, quarter, year; datetimes in UTC)",
+            "3 lookups (`account.industry`), a date bucket of a date or datetime (`close_date:month`; day, "
+            "week (ISO, Monday), month, quarter, year; datetimes on the days of the app's time zone, UTC by default)",
         },
         {
             "name": "metrics",

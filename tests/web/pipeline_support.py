@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fastapi.testclient import TestClient
 
@@ -109,6 +110,10 @@ def seed(store: Store, rep_id: int) -> tuple[dict[int, dict[str, Any]], list[dic
         )
         if i % 17 == 1:
             moment = datetime(2026, 3, 31, 23, 30, tzinfo=UTC)  # 07:30 on April 1 in Beijing
+        if i % 17 == 2:
+            moment = datetime(2026, 3, 31, 22, 30, tzinfo=UTC)  # 00:30 on April 1 in Berlin (summer time)
+        if i % 17 == 3:
+            moment = datetime(2025, 12, 31, 23, 30, tzinfo=UTC)  # 00:30 on January 1 in Berlin (winter time)
         data = {
             "name": f"deal {i:03d}",
             "account_id": None if i % 10 == 9 else ids[i % 8],
@@ -127,19 +132,21 @@ def seed(store: Store, rep_id: int) -> tuple[dict[int, dict[str, Any]], list[dic
     return accounts, deals
 
 
-def pipeline(db_url: str) -> Iterator[Pipeline]:
+def pipeline(db_url: str, blueprint: Path = PIPELINE) -> Iterator[Pipeline]:
     """The seeded world for one test (use as a generator fixture)."""
-    store = make_store(db_url, PIPELINE)
-    with (
-        api_client(store) as admin,
-        api_client(store, role="rep", email="rep@example.com") as rep,
-        api_client(store, role="dealer", email="dealer@example.com") as dealer,
-    ):
-        rep_id = store.user_id("rep@example.com")
-        assert rep_id is not None
-        accounts, deals = seed(store, rep_id)
-        yield Pipeline(store, admin, rep, dealer, rep_id, accounts, deals)
-    store.db.dispose()
+    store = make_store(db_url, blueprint)
+    try:
+        with (
+            api_client(store) as admin,
+            api_client(store, role="rep", email="rep@example.com") as rep,
+            api_client(store, role="dealer", email="dealer@example.com") as dealer,
+        ):
+            rep_id = store.user_id("rep@example.com")
+            assert rep_id is not None
+            accounts, deals = seed(store, rep_id)
+            yield Pipeline(store, admin, rep, dealer, rep_id, accounts, deals)
+    finally:
+        store.db.dispose()
 
 
 def ordered(records: list[dict[str, Any]], key: Callable[[dict[str, Any]], Any], desc: bool) -> list[int]:
@@ -164,11 +171,12 @@ def walk(client: TestClient, path: str, params: dict[str, Any]) -> list[dict[str
     raise AssertionError("the cursor never ended")
 
 
-def bucket(value: date | datetime | None, unit: str) -> date | None:
-    """The first day of the UTC day, ISO week, month, quarter or year holding `value`."""
+def bucket(value: date | datetime | None, unit: str, zone: str = "UTC") -> date | None:
+    """The first day of the day, ISO week, month, quarter or year holding `value` (a moment on the
+    calendar of the IANA time zone `zone`)."""
     if value is None:
         return None
-    day = value.astimezone(UTC).date() if isinstance(value, datetime) else value
+    day = value.astimezone(ZoneInfo(zone)).date() if isinstance(value, datetime) else value
     if unit == "week":
         return day - timedelta(days=day.isoweekday() - 1)
     if unit == "month":

@@ -6,8 +6,10 @@ mask and row scope), date buckets, sort and limit on groups, exact sums and aver
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,7 +17,7 @@ import pytest
 from engine.store import aggregates
 from engine.store.query import AggregateQuery
 from tests.helpers import api_client, make_store
-from tests.web.pipeline_support import Pipeline, bucket, exact_average, pipeline
+from tests.web.pipeline_support import PIPELINE, Pipeline, bucket, exact_average, pipeline
 
 Row = dict[str, Any]
 
@@ -185,6 +187,24 @@ def test_week_buckets_are_iso_weeks_and_moments_are_bucketed_in_utc(world: Pipel
     late = datetime(2026, 3, 31, 23, 30, tzinfo=UTC)
     count = sum(d["signed_at"] == late for d in world.deals)
     assert count > 0 and body["data"] == [{"signed_at:quarter": "2026-01-01", "count": count}]
+
+
+@pytest.mark.parametrize("zone", ["Asia/Shanghai", "Europe/Berlin"])
+def test_moments_fall_on_the_days_of_the_apps_time_zone(db_url: str, tmp_path: Path, zone: str) -> None:
+    blueprint = tmp_path / "pipeline.yaml"
+    blueprint.write_text(PIPELINE.read_text(encoding="utf-8").replace('version: "1"', f"timezone: {zone}"))
+    with contextmanager(pipeline)(db_url, blueprint) as w:
+        for unit in aggregates.BUCKETS:
+            for name in ("signed_at", "reminder", "close_date"):
+                key = f"{name}:{unit}"
+                body = _get(w.admin, {"group_by": key, "metrics": "count"})
+                expected = [
+                    {key: k and k.isoformat(), "count": len(rows)}
+                    for k, rows in _group(w.deals, lambda d, n=name, u=unit: bucket(d[n], u, zone))
+                ]
+                assert body["data"] == expected, key
+        quarters = _get(w.admin, {"group_by": "signed_at:quarter", "signed_at": "2026-03-31T23:30:00Z"})["data"]
+        assert quarters[0]["signed_at:quarter"] == "2026-04-01"  # in UTC: 2026-01-01 (see above)
 
 
 # -- sort and limit ----------------------------------------------------------------------------------------
