@@ -166,12 +166,8 @@ def _alternatives(
     PostgreSQL only without text keys (its collation is not Python's)."""
     if access is None:
         return None
-    if not store.db.is_sqlite:
-        try:
-            if any(issubclass(k.ref.expr.type.python_type, str) for k in keys):
-                return None
-        except NotImplementedError:
-            return None
+    if not store.db.is_sqlite and any(k.ref.kind == "text" for k in keys):
+        return None
     return access.alternatives(obj.name, READ, store.tables[obj.name])
 
 
