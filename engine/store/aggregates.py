@@ -242,9 +242,13 @@ class _Plan:
         self.targets = {m.ref.key: m.ref for m in metrics if m.ref is not None}
 
     def statement(self, conditions: list[ColumnElement[bool]], limit: int) -> sa.Select[Any]:
+        """Group keys and measured values of the matching rows in an inner SELECT (keys with bound
+        parameters, such as buckets, then group by a column: PostgreSQL matches GROUP BY and SELECT
+        expressions by their text, and each bound parameter gets its own placeholder); grouped,
+        ordered and limited outside."""
         inner_columns: list[Any] = []
+        zone = self.store.app.timezone
         for i, k in enumerate(self.keys):
-            zone = self.store.app.timezone
             value = k.ref.expr if k.bucket is None else _bucket(k.ref.expr, k.ref.kind, k.bucket, self.sqlite, zone)
             inner_columns.append(value.label(f"k{i}"))
             if self._by_order_key(k):
