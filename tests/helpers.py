@@ -40,3 +40,12 @@ def api_client(store: Store, role: str = "admin", email: str = "admin@example.co
         raise_server_exceptions=False,
         headers={"Authorization": f"Bearer {secret}"},
     )
+
+
+def user_id(store: Store, email: str) -> int:
+    """The id of the user with this e-mail (made by `api_client`)."""
+    from engine.auth.directory import AuthDb
+    from engine.auth.users import user_by_email
+
+    with store.db.read() as conn:
+        return user_by_email(AuthDb(store.db), conn, email).id

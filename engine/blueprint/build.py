@@ -135,12 +135,26 @@ class AppBuilder:
             description=_maybe_label(app.get("description")),
             default_locale=str(app.get("default_locale", "en")),
             roles=RoleBuilder(self.fail, objects).build(_dict(data.get("roles"))),
+            timezone=self._timezone(app.get("timezone")),
         )
         if not any(o.rules or o.formula_fields for o in built.objects) and not has_scope_expressions(built):
             return built  # no expressions: the language (and its parser) need not load
         from engine.blueprint.expressions import check_expressions
 
         return check_expressions(built, self.src, self.types, self.problems)
+
+    def _timezone(self, raw: Any) -> str:
+        """The app's time zone: an IANA name the zone database knows (a did-you-mean if close)."""
+        if not isinstance(raw, str) or raw == "UTC":
+            return "UTC"  # absent, or the wrong type (the shape check reported it)
+        import zoneinfo
+
+        known = zoneinfo.available_timezones()  # IANA zones only (no file names such as posixrules)
+        if raw not in known:
+            hint = did_you_mean(raw, sorted(known)) or " (an IANA name: Asia/Shanghai)"
+            self.fail(("app", "timezone"), f"'{raw[:64]}' is not a time zone{hint}", "app.bad_timezone")
+            return "UTC"
+        return raw
 
     def _child_parents(self, raw_objects: Mapping[str, Any]) -> dict[str, str]:
         """child object -> parent object, from child_table fields; reports shared and cyclic children."""

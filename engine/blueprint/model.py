@@ -217,6 +217,8 @@ class App:
     description: Label | None = None
     default_locale: str = "en"
     roles: tuple[RoleDef, ...] = ()
+    #: The IANA time zone whose calendar days datetimes fall on in date buckets (`close_at:month`).
+    timezone: str = "UTC"
     #: The merged blueprint document this model was built from (stored with each migration).
     document: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from engine.expr import numbers
 from engine.expr.builtins import MAX_DAYS, date_trunc
@@ -46,6 +47,24 @@ def _cmp(a: Number, b: Number) -> int | None:
     return (x > y) - (x < y)
 
 
+def _order_key(a: Number) -> str | None:
+    """Text whose byte order is the numeric order of `a`: sorting and grouping decimal text on SQLite.
+
+    Zero is "1"; a positive number is "2", its magnitude (offset, five digits) and its significant
+    digits; a negative one is "0", the magnitude mirrored, the digits' nines' complement and "~"."""
+    if a is None:
+        return None
+    d = _dec(a)
+    if d.is_zero():
+        return "1"
+    sign, digits, exponent = d.normalize(numbers.EXACT).as_tuple()
+    assert isinstance(exponent, int)  # finite: SQLite holds no NaN or infinity here
+    magnitude = exponent + len(digits)
+    if not sign:
+        return f"2{50_000 + magnitude:05d}{''.join(map(str, digits))}"
+    return f"0{50_000 - magnitude:05d}{''.join(str(9 - x) for x in digits)}~"
+
+
 def _round(a: Number, digits: int) -> str | None:
     return None if a is None else str(numbers.round_half_up(_dec(a), int(digits)))
 
@@ -68,6 +87,13 @@ def _add_days(text: str | None, n: Number, is_datetime: int) -> str | None:
         return _show_day(_parse_day(text, is_datetime) + timedelta(days=days))
     except OverflowError:
         return None
+
+
+def _local_day(text: str | None, zone: str) -> str | None:
+    """The calendar day (yyyy-mm-dd) in the IANA time zone `zone` of a moment stored as naive UTC."""
+    if text is None:
+        return None
+    return datetime.fromisoformat(text).replace(tzinfo=UTC).astimezone(ZoneInfo(zone)).date().isoformat()
 
 
 def _trunc(unit: str, text: str | None, is_datetime: int) -> str | None:
@@ -125,9 +151,11 @@ def register_sqlite_functions(dbapi_connection: sqlite3.Connection) -> None:
         "lw_div": (2, _nullsafe(numbers.div)),
         "lw_abs": (1, _nullsafe(abs)),
         "lw_cmp": (2, _cmp),
+        "lw_order_key": (1, _order_key),
         "lw_round": (2, _round),
         "lw_add_days": (3, _add_days),
         "lw_date_trunc": (3, _trunc),
+        "lw_local_day": (2, _local_day),
     }
     for name, (arity, fn) in scalar.items():
         dbapi_connection.create_function(name, arity, fn, deterministic=True)

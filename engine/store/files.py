@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from engine.errors import FieldProblem, InputInvalid, NotFound, PayloadTooLarge
 from engine.store import guard
 from engine.store.access import UPDATE, Access, require
+from engine.store.resolve import refuse_nul
 
 if TYPE_CHECKING:
     from engine.store.records import Store
@@ -73,6 +74,7 @@ def store_file(
     f = _field(store, object_name, field_name)
     obj = store.object(object_name)
     require(access, obj.name, UPDATE)
+    refuse_nul([("name", name)])
     with store.db.read() as conn:
         guard.reach(store, conn, obj, record_id, UPDATE, access)
     if access is not None and field_name in access.locked(obj.name):

@@ -505,7 +505,7 @@ class Store:
 
     def aggregate(
         self, object_name: str, q: query.AggregateQuery, *, scope: Any = None, access: Access | None = None
-    ) -> list[dict[str, Any]]:
+    ) -> query.Groups:
         return query.aggregate(self, object_name, q, scope=scope, access=access)
 
 

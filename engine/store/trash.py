@@ -16,6 +16,7 @@ from engine.blueprint.model import FieldDef, ObjectDef
 from engine.errors import Conflict, FieldProblem, Forbidden, InputInvalid, LoomworkError, NotFound
 from engine.store import events, guard, history, integrity
 from engine.store.access import DELETE, READ, Access
+from engine.store.resolve import refuse_nul
 
 if TYPE_CHECKING:
     from engine.store.records import Store
@@ -317,6 +318,7 @@ def list_trash(
 ) -> list[dict[str, Any]]:
     """The newest trash entries: of objects the user may delete, all of them where their scope is
     every record (an administrator), else what they deleted themselves; the system sees everything."""
+    refuse_nul([("object", object_name)])
     trash = store.trash_table
     stmt = select(trash.c.id, trash.c.object, trash.c.record_id, trash.c.deleted_by, trash.c.deleted_at)
     if object_name:

@@ -34,6 +34,8 @@ class FieldType:
     filter_ops: ClassVar[tuple[str, ...]] = ("eq", "ne", "in", "isnull")
     #: The blueprint error code for a `min`/`max` this type cannot read (types that take bounds).
     bound_error: ClassVar[str] = "field.bad_number"
+    #: Aggregate metrics besides `count` that values of this type support (sum, avg, min, max).
+    metrics: ClassVar[frozenset[str]] = frozenset()
 
     def sql_type(self, f: FieldDef) -> TypeEngine[Any]:
         raise NotImplementedError
@@ -43,6 +45,10 @@ class FieldType:
 
     def parse(self, f: FieldDef, raw: Any) -> Any:
         return raw
+
+    def metrics_for(self, f: FieldDef) -> frozenset[str]:
+        """The aggregate metrics this field supports (a formula's depend on its result)."""
+        return self.metrics
 
     def parse_text(self, f: FieldDef, text: str) -> Any:
         """Parse a value given as text (query strings, CSV, form posts)."""

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from engine.blueprint.model import FieldDef
 from engine.types.base import FieldType
-from engine.types.scalars import Boolean_, Date_, DateTime_, DecimalType, LongText
+from engine.types.scalars import Boolean_, Date_, DateTime_, DecimalType, LongText, Text
 
 if TYPE_CHECKING:
     from sqlalchemy.types import TypeEngine
@@ -54,8 +54,17 @@ class Formula(FieldType):
     def scale(self, f: FieldDef) -> int:
         return int(f.settings.get("scale", 2))
 
+    def metrics_for(self, f: FieldDef) -> frozenset[str]:
+        # A text result is measured by code point like text (long text, its storage, is not).
+        if self.result(f) == "text":
+            return Text.metrics
+        return self._inner(f).metrics
+
     def parse(self, f: FieldDef, raw: Any) -> Any:
         return self._inner(f).parse(f, raw)
+
+    def parse_text(self, f: FieldDef, text: str) -> Any:
+        return self._inner(f).parse_text(f, text)
 
     def to_json(self, f: FieldDef, value: Any) -> Any:
         return self._inner(f).to_json(f, value)

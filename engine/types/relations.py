@@ -25,6 +25,8 @@ class Lookup(Integer):
     widget = "lookup"
     settings = frozenset({"object", "on_delete"})
     filter_ops: ClassVar[tuple[str, ...]] = ("eq", "ne", "in", "isnull")
+    #: An id is a reference, not a quantity: nothing to add up or compare.
+    metrics: ClassVar[frozenset[str]] = frozenset()
 
     def sql_type(self, f: FieldDef) -> TypeEngine[Any]:
         import sqlalchemy as sa
@@ -92,6 +94,7 @@ class Autonumber(FieldType):
     widget = "readonly"
     settings = frozenset({"format"})
     filter_ops: ClassVar[tuple[str, ...]] = ("eq", "ne", "in", "startswith", "isnull", "gt", "gte", "lt", "lte")
+    metrics: ClassVar[frozenset[str]] = frozenset({"min", "max"})
 
     def pattern(self, f: FieldDef) -> str:
         return str(f.settings.get("format") or "{000000}")

@@ -15,6 +15,9 @@ if TYPE_CHECKING:
     from sqlalchemy.types import TypeEngine
 
 _RANGE_OPS = ("eq", "ne", "gt", "gte", "lt", "lte", "in", "isnull")
+#: Metrics of numbers, and of other ordered values (text by code point, dates, moments).
+NUMBER_METRICS = frozenset({"sum", "avg", "min", "max"})
+ORDERED_METRICS = frozenset({"min", "max"})
 _TEXT_OPS = ("eq", "ne", "in", "isnull", "contains", "startswith", "gt", "gte", "lt", "lte")
 DEFAULT_TEXT_LENGTH = 255
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -28,6 +31,7 @@ class Text(FieldType):
     name = "text"
     settings = frozenset({"max_length", "pattern"})
     filter_ops: ClassVar[tuple[str, ...]] = _TEXT_OPS
+    metrics: ClassVar[frozenset[str]] = ORDERED_METRICS
 
     def max_length(self, f: FieldDef) -> int:
         return f.max_length or DEFAULT_TEXT_LENGTH
@@ -65,6 +69,7 @@ class LongText(Text):
     widget = "textarea"
     sortable = False
     filter_ops: ClassVar[tuple[str, ...]] = ("contains", "isnull")
+    metrics: ClassVar[frozenset[str]] = frozenset()
 
     def max_length(self, f: FieldDef) -> int:
         return f.max_length or 1_000_000
@@ -160,6 +165,7 @@ class Integer(FieldType):
     expr_type = "number"
     settings = frozenset({"min", "max"})
     filter_ops: ClassVar[tuple[str, ...]] = _RANGE_OPS
+    metrics: ClassVar[frozenset[str]] = NUMBER_METRICS
 
     def sql_type(self, f: FieldDef) -> TypeEngine[Any]:
         import sqlalchemy as sa
@@ -200,6 +206,7 @@ class DecimalType(FieldType):
     expr_type = "number"
     settings = frozenset({"min", "max", "scale"})
     filter_ops: ClassVar[tuple[str, ...]] = _RANGE_OPS
+    metrics: ClassVar[frozenset[str]] = NUMBER_METRICS
     default_scale = 2
 
     def scale(self, f: FieldDef) -> int:
@@ -266,6 +273,7 @@ class Date_(FieldType):
     expr_type = "date"
     settings = frozenset({"min", "max"})
     filter_ops: ClassVar[tuple[str, ...]] = _RANGE_OPS
+    metrics: ClassVar[frozenset[str]] = ORDERED_METRICS
     bound_error = "field.bad_date"
 
     def sql_type(self, f: FieldDef) -> TypeEngine[Any]:
@@ -310,6 +318,7 @@ class DateTime_(FieldType):
     expr_type = "datetime"
     settings = frozenset({"min", "max"})
     filter_ops: ClassVar[tuple[str, ...]] = _RANGE_OPS
+    metrics: ClassVar[frozenset[str]] = ORDERED_METRICS
     bound_error = "field.bad_date"
 
     def sql_type(self, f: FieldDef) -> TypeEngine[Any]:

@@ -15,7 +15,7 @@ from engine.auth.shares import Shares
 from engine.errors import Conflict, FieldProblem, InputInvalid
 from engine.store.database import ReadTooSlow
 from engine.store.files import read_file, store_file
-from engine.store.query import AggregateQuery, Condition, ListQuery
+from engine.store.query import MAX_GROUPS, AggregateQuery, Condition, ListQuery
 from engine.store.records import Store
 from engine.web.bodies import MAX_BATCH_BODY, MAX_FILE_BODY, read_json, read_limited
 from engine.web.envelope import JSONBody, error_response, ok
@@ -28,7 +28,7 @@ Who = Annotated[Identity, Depends(require_identity)]
 #: How long a read may run on the event loop before it moves to a worker thread (seconds).
 INLINE_READ_LIMIT = 0.02
 LIST_PARAMS = frozenset({"sort", "limit", "cursor", "fields", "with_total", "filter", "q"})
-AGGREGATE_PARAMS = frozenset({"group_by", "metrics", "filter"})
+AGGREGATE_PARAMS = frozenset({"group_by", "metrics", "filter", "sort", "limit"})
 
 
 def conditions_from(params: Sequence[tuple[str, str]], reserved: frozenset[str]) -> list[Condition]:
@@ -59,7 +59,12 @@ def _csv(request: Request, name: str) -> list[str] | None:
 
 
 def _flag(request: Request, name: str) -> bool:
-    return (request.query_params.get(name) or "").lower() in ("1", "true", "yes")
+    raw = (request.query_params.get(name) or "").strip().lower()
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    raise InputInvalid([FieldProblem(("query", name), f"expected true or false, got '{raw[:20]}'", "query.bad_value")])
 
 
 def _if_match(request: Request) -> int | None:
@@ -147,9 +152,11 @@ def api_router(store: Store, auth: AuthDb) -> APIRouter:
             metrics=_csv(request, "metrics") or ["count"],
             filter=request.query_params.get("filter"),
             conditions=conditions_from(request.query_params.multi_items(), AGGREGATE_PARAMS),
+            sort=_csv(request, "sort") or [],
+            limit=_int_param(request, "limit", MAX_GROUPS),
         )
-        rows = await run_in_threadpool(partial(store.aggregate, access=who.access), object_name, q)
-        return ok([codec.to_json(object_name, r) for r in rows])
+        groups = await run_in_threadpool(partial(store.aggregate, access=who.access), object_name, q)
+        return ok(groups.to_json(), truncated=groups.truncated)
 
     @router.post("/{object_name}")
     async def create(object_name: str, request: Request, who: Who) -> Response:

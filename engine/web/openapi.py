@@ -112,7 +112,7 @@ def _list_parameters(obj: ObjectDef, types: TypeRegistry) -> list[dict[str, Any]
             "name": "sort",
             "in": "query",
             "schema": {"type": "string"},
-            "description": "comma-separated fields, - for descending; empty values sort last",
+            "description": "comma-separated fields (virtual formulas too), - for descending; empty values sort last",
         },
         {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 25}},
         {"name": "cursor", "in": "query", "schema": {"type": "string"}, "description": "next_cursor of the last page"},
@@ -121,11 +121,19 @@ def _list_parameters(obj: ObjectDef, types: TypeRegistry) -> list[dict[str, Any]
         {"name": "filter", "in": "query", "schema": {"type": "string"}, "description": "a boolean expression"},
         {"name": "q", "in": "query", "schema": {"type": "string"}, "description": "type-ahead: the title contains"},
     ]
-    for f in obj.stored_fields:
+    return params + _field_filters(obj, types)
+
+
+def _field_filters(obj: ObjectDef, types: TypeRegistry) -> list[dict[str, Any]]:
+    """`field__op=value` for every stored field and virtual formula."""
+    params: list[dict[str, Any]] = []
+    for f in obj.fields:
+        if f.type == "child_table":
+            continue
         for op in types[f.type].filter_ops:
             params.append(
                 {
-                    "name": f"{f.column}{_OPS[op]}",
+                    "name": f"{f.column or f.name}{_OPS[op]}",
                     "in": "query",
                     "required": False,
                     "schema": {"type": "string"},
@@ -135,14 +143,52 @@ def _list_parameters(obj: ObjectDef, types: TypeRegistry) -> list[dict[str, Any]
     return params
 
 
-def _envelope(schema: dict[str, Any]) -> dict[str, Any]:
-    return {"type": "object", "properties": {"ok": {"const": True}, "data": schema}}
+def _aggregate_parameters(obj: ObjectDef, types: TypeRegistry) -> list[dict[str, Any]]:
+    text = {"type": "string"}
+    params: list[dict[str, Any]] = [
+        {
+            "name": "group_by",
+            "in": "query",
+            "schema": text,
+            "description": "up to 4 comma-separated keys: a field (`stage`), a linked record's field through up to "
+            "3 lookups (`account.industry`), a date bucket of a date or datetime (`close_date:month`; day, "
+            "week (ISO, Monday), month, quarter, year; datetimes on the days of the app's time zone, UTC by default)",
+        },
+        {
+            "name": "metrics",
+            "in": "query",
+            "schema": {**text, "default": "count"},
+            "description": "comma-separated: count, sum:f, avg:f, min:f, max:f (which apply depends on the field type)",
+        },
+        {
+            "name": "sort",
+            "in": "query",
+            "schema": text,
+            "description": "comma-separated group_by keys or metrics (`-sum:amount`), - for descending; "
+            "empty values last; then the remaining group_by keys ascending",
+        },
+        {
+            "name": "limit",
+            "in": "query",
+            "schema": {"type": "integer", "minimum": 1, "maximum": 10000, "default": 10000},
+            "description": "at most this many groups; `truncated` says when more matched",
+        },
+        {"name": "filter", "in": "query", "schema": text, "description": "a boolean expression"},
+    ]
+    return params + _field_filters(obj, types)
 
 
-def _responses(ok_status: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+def _envelope(schema: dict[str, Any], extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"type": "object", "properties": {"ok": {"const": True}, "data": schema, **(extra or {})}}
+
+
+def _responses(
+    ok_status: str, schema: dict[str, Any], description: str, extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
     err = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    body = _envelope(schema, extra)
     return {
-        ok_status: {"description": description, "content": {"application/json": {"schema": _envelope(schema)}}},
+        ok_status: {"description": description, "content": {"application/json": {"schema": body}}},
         "404": {"description": "unknown object or record", **err},
         "409": {"description": "stale version, or a record still referred to", **err},
         "422": {"description": "invalid input, per field", **err},
@@ -202,17 +248,14 @@ def openapi_document(app: App, types: TypeRegistry, *, version: str) -> dict[str
             "get": {
                 "tags": tag,
                 "operationId": f"aggregate_{obj.name}",
-                "summary": "Counts and sums grouped in the database",
-                "parameters": [
-                    {"name": "group_by", "in": "query", "schema": {"type": "string"}},
-                    {
-                        "name": "metrics",
-                        "in": "query",
-                        "schema": {"type": "string"},
-                        "description": "count, sum:f, avg:f, min:f, max:f",
-                    },
-                ],
-                "responses": _responses("200", {"type": "array", "items": {"type": "object"}}, "groups"),
+                "summary": "Counts, sums, averages, minima and maxima grouped in the database",
+                "parameters": _aggregate_parameters(obj, types),
+                "responses": _responses(
+                    "200",
+                    {"type": "array", "items": {"type": "object"}},
+                    "groups: one object per group, keyed by the group_by keys and the metrics (`sum_amount`)",
+                    {"truncated": {"type": "boolean", "description": "more groups matched than were returned"}},
+                ),
             }
         }
         paths[f"/api/v1/{obj.name}/{{record_id}}"] = {

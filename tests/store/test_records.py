@@ -93,7 +93,7 @@ def test_currency_is_exact(store: Store, amount: object) -> None:
 
 def test_currency_sum_is_exact(store: Store) -> None:
     store.create_many("deal", [{"name": f"d{i}", "amount": "0.10", "stage": "new"} for i in range(1000)])
-    rows = store.aggregate("deal", AggregateQuery(group_by=["stage"], metrics=["count", "sum:amount"]))
+    rows = store.aggregate("deal", AggregateQuery(group_by=["stage"], metrics=["count", "sum:amount"])).rows
     assert rows == [{"stage": "new", "count": 1000, "sum_amount": Decimal("100.00")}]
 
 

@@ -10,10 +10,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from engine.auth.directory import AuthDb
-from engine.auth.users import user_by_email
 from engine.store.records import Store
-from tests.helpers import api_client, make_store
+from tests.helpers import api_client, make_store, user_id
 
 UNIQUE = Path(__file__).resolve().parents[1] / "store" / "blueprints" / "unique.yaml"
 
@@ -91,10 +89,8 @@ def test_scope_problems_carry_their_row(db_url: str) -> None:
     store = make_store(db_url, UNIQUE)
     try:
         with api_client(store) as admin, api_client(store, "clerk", "li@example.com") as li:
-            auth = AuthDb(store.db)
-            with store.db.read() as conn:
-                other = user_by_email(auth, conn, "admin@example.com").id
-                me = user_by_email(auth, conn, "li@example.com").id
+            other = user_id(store, "admin@example.com")
+            me = user_id(store, "li@example.com")
             rows = [{"name": "a", "owner_id": me}, {"name": "b", "owner_id": other}, {"name": "c"}]
             rows.append({"name": "d", "owner_id": other})
             r = li.post("/api/v1/contact/bulk", json=rows)
