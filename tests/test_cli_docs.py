@@ -26,8 +26,13 @@ def test_command_has_a_section(name: str) -> None:
 
 @pytest.mark.parametrize(
     ("name", "option"),
-    sorted((n, o) for n, p in commands().items() for a in p._actions for o in a.option_strings if o.startswith("--")
-           and o != "--help"),
+    sorted(
+        (n, o)
+        for n, p in commands().items()
+        for a in p._actions
+        for o in a.option_strings
+        if o.startswith("--") and o != "--help"
+    ),
 )
 def test_option_is_documented(name: str, option: str) -> None:
     section = DOC.split(f"## loomwork {name}", 1)[1].split("\n## ", 1)[0]

@@ -34,6 +34,7 @@ from sqlalchemy import (
 from sqlalchemy.sql import FromClause
 from sqlalchemy.sql.elements import BindParameter
 
+from engine.blueprint.formula_reads import formula_inputs
 from engine.blueprint.model import ACTIONS, App, ObjectDef, PermissionDef
 from engine.blueprint.roles import USER, USER_ATTRIBUTES, check_scope
 from engine.expr import Kind, SqlCollection, SqlScope, builtin_functions, to_sql
@@ -288,7 +289,43 @@ def decide(app: App, subject: Subject, object_name: str, action: str, *, types: 
     """May `subject` do `action` (create, read, update, delete) on `object_name`, on which rows,
     with which fields hidden or read-only. Raises KeyError for an unknown object or action.
 
+    A formula that reads a field hidden from the subject (directly, through a lookup, a
+    collection or another formula) is hidden too: it would show what the role hides.
+
     `types` is the field-type registry expression scopes are compiled with (builtins when None)."""
+    decision = _decide(app, subject, object_name, action, types)
+    if not decision.allowed or not decision.grants or any(g.admin for g in decision.grants):
+        return decision
+    derived = _hiding_formulas(app, subject, app.object(object_name), decision.hidden, types)
+    if not derived:
+        return decision
+    reasons = [f"formula '{f}' reads a field hidden from the role, so it is hidden too" for f in sorted(derived)]
+    return replace(
+        decision,
+        hidden=decision.hidden | derived,
+        read_only=decision.read_only - derived,
+        reasons=(*decision.reasons, *reasons),
+    )
+
+
+def _hiding_formulas(app: App, subject: Subject, obj: ObjectDef, hidden: frozenset[str], types: Any) -> frozenset[str]:
+    """The formulas of `obj` not yet hidden that read a field the subject's roles hide."""
+    out: set[str] = set()
+    explicit: dict[str, frozenset[str]] = {obj.name: hidden}
+    for f in obj.formula_fields:
+        if f.name in hidden:
+            continue
+        for o, name in formula_inputs(app, obj.name, f.name):
+            if o not in explicit:
+                explicit[o] = _decide(app, subject, o, "read", types).hidden
+            if name in explicit[o]:
+                out.add(f.name)
+                break
+    return frozenset(out)
+
+
+def _decide(app: App, subject: Subject, object_name: str, action: str, types: Any) -> Decision:
+    """`decide` with the fields the roles hide by name (no formulas hidden for what they read)."""
     obj = app.object(object_name)
     if action not in ACTIONS:
         raise KeyError(action)
@@ -344,7 +381,7 @@ def _decide_lines(app: App, subject: Subject, obj: ObjectDef, action: str, types
     lines, e.g. `internal = false`) and `fields` restrictions of the lines' own fields."""
     parent_name = str(obj.parent)
     parent_action = "read" if action == "read" else "update"
-    parent = decide(app, subject, parent_name, parent_action, types=types)
+    parent = _decide(app, subject, parent_name, parent_action, types)
     holder = next(f.name for f in app.object(parent_name).child_fields if f.target == obj.name)
     reasons = [f"'{obj.name}' is a child table of '{parent_name}': {parent_action} {parent_name} decides"]
     grants: list[_Grant] = []
@@ -363,8 +400,8 @@ def _decide_lines(app: App, subject: Subject, obj: ObjectDef, action: str, types
     if not grants:
         return Decision(app, subject, obj.name, action, False, reasons=(*reasons, *parent.reasons), types=types)
     if len(grants) < len(parent.grants):  # the parent rows of the roles that reach the lines only
-        parent = decide(
-            app, replace(subject, roles=frozenset(g.role for g in grants)), parent_name, parent_action, types=types
+        parent = _decide(
+            app, replace(subject, roles=frozenset(g.role for g in grants)), parent_name, parent_action, types
         )
     perms = [g.permission for g in grants]
     open_all = any(p is None for p in perms)

@@ -10,6 +10,7 @@ from dataclasses import replace
 from types import MappingProxyType
 from typing import Any
 
+from engine.blueprint.formula_reads import direct_reads
 from engine.blueprint.model import App, FieldDef, ObjectDef
 from engine.blueprint.roles import check_role_scopes
 from engine.blueprint.scope import FormulaPending, ObjectScope
@@ -54,7 +55,8 @@ def type_formulas(app: App, src: Source, types: Any, functions: FunctionRegistry
                 problems.append(_problem(src, path, exc))
                 typed = None
             progressed = True
-            app = _replace_object(app, _with_field(obj, _typed_formula(f, typed)))
+            reads = () if typed is None else direct_reads(app, obj, typed)
+            app = _replace_object(app, _with_field(obj, _typed_formula(f, typed, reads)))
         pending = [key for key, _ in waiting]
         if waiting and not progressed:
             for (obj_name, field_name), needs in waiting:
@@ -69,8 +71,9 @@ def type_formulas(app: App, src: Source, types: Any, functions: FunctionRegistry
     return app
 
 
-def _typed_formula(f: FieldDef, typed: Typed | None) -> FieldDef:
+def _typed_formula(f: FieldDef, typed: Typed | None, reads: tuple[str, ...]) -> FieldDef:
     settings = dict(f.settings)
+    settings["reads"] = reads
     if typed is None or typed.kind in (Kind.NULL, Kind.LIST):
         settings["result"] = Kind.TEXT.value if typed is None or typed.kind is Kind.NULL else Kind.LIST.value
     else:

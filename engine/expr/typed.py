@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from engine.expr.ast import Scalar
 from engine.expr.types import FieldInfo, Kind
@@ -106,3 +108,15 @@ class TRecordFn(Typed):
 
     name: str
     path: tuple[str, ...]
+
+
+def nodes(typed: Any) -> Iterator[Any]:
+    """Every node of a typed expression tree, depth first."""
+    stack = [typed]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list | tuple):
+            stack.extend(node)
+        elif dataclasses.is_dataclass(node) and not isinstance(node, type):
+            yield node
+            stack.extend(getattr(node, f.name) for f in dataclasses.fields(node))

@@ -7,10 +7,9 @@ and rules that aggregate over collections are evaluated after the record's lines
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -21,25 +20,13 @@ from engine.blueprint.model import App, FieldDef, ObjectDef, RuleDef
 from engine.blueprint.scope import ObjectScope, collections_of
 from engine.errors import ExprError, FieldProblem, InputInvalid
 from engine.expr import FunctionRegistry, Kind, SqlCollection, Typed, builtin_functions, check, parse, to_python, to_sql
-from engine.expr.typed import TAggregate, TCall, TField
+from engine.expr.typed import TAggregate, TCall, TField, nodes
 from engine.store.access import READ, Access
 
 if TYPE_CHECKING:
     from engine.store.records import Store
 
 Evaluate = Callable[[Any], Any]
-
-
-def nodes(typed: Any) -> Iterator[Any]:
-    """Every node of a typed expression tree, depth first."""
-    stack = [typed]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, list | tuple):
-            stack.extend(node)
-        elif dataclasses.is_dataclass(node) and not isinstance(node, type):
-            yield node
-            stack.extend(getattr(node, f.name) for f in dataclasses.fields(node))
 
 
 def own_fields(typed: Any) -> set[str]:

@@ -213,3 +213,31 @@ def test_line_permissions_in_a_blueprint_are_checked(tmp_path: Path, roles: str,
     with pytest.raises(BlueprintInvalid) as caught:
         load_blueprint(path, TypeRegistry.with_builtins())
     assert message in str(caught.value)
+
+
+def test_a_formula_that_reads_a_hidden_field_is_hidden_too(desk: Desk) -> None:
+    """Reps may not see a comment's minutes, so neither `billed` (minutes * 2), the ticket's
+    `total_minutes` (their sum) nor `hours` (from total_minutes); `comment_count` reads no
+    hidden field and stays. The auditor, who may not see the comments at all, loses the count."""
+    ticket = _ticket(desk, "rep")
+    rep, auditor = desk.as_("rep"), desk.as_("auditor")
+    record = rep.get(f"/api/v1/ticket/{ticket}").json()["data"]
+    assert "total_minutes" not in record and "hours" not in record and float(record["comment_count"]) == 3
+    assert all("billed" not in c for c in record["comments"])
+    for params in (
+        {"fields": "hours"},
+        {"sort": "total_minutes"},
+        {"filter": "hours > 0"},
+        {"total_minutes__gt": "1"},
+    ):
+        r = rep.get("/api/v1/ticket", params=params)
+        code = "expr.forbidden" if "filter" in params else "query.forbidden_field"
+        assert r.status_code == 422 and r.json()["errors"][0]["code"] == code, (params, r.text)
+    r = rep.get("/api/v1/ticket/aggregate", params={"metrics": "sum:total_minutes"})
+    assert r.status_code == 422 and r.json()["errors"][0]["code"] == "query.forbidden_field"
+    r = rep.get("/api/v1/ticket_comment", params={"fields": "billed"})
+    assert r.status_code == 422, r.text
+    got = auditor.get(f"/api/v1/ticket/{ticket}").json()["data"]
+    assert "comment_count" not in got and "total_minutes" not in got and got["name"] == "ticket of rep"
+    agent = desk.as_("agent").get(f"/api/v1/ticket/{ticket}").json()["data"]
+    assert float(agent["total_minutes"]) == 45 and float(agent["hours"]) == 0.75

@@ -400,9 +400,7 @@ def test_a_fixture_password_below_the_policy_is_refused_naming_the_user(store: S
     weak = "users:\n  - {email: a@demo.example, name: A, role: sales_rep, password: short}\n"
     with pytest.raises(LoomworkError) as caught:
         load(store, _write({"users.yaml": weak}, tmp_path / "fx"))
-    assert caught.value.message.endswith(
-        "users: a@demo.example: the password has 5 characters; at least 10 are needed"
-    )
+    assert caught.value.message.endswith("users: a@demo.example: the password has 5 characters; at least 10 are needed")
     assert caught.value.code == "auth.weak_password"
     assert _count(store, "lw_user") == 0
 
