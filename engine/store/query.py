@@ -277,7 +277,8 @@ def _search(r: _Resolver, text: str) -> list[ColumnElement[bool]]:
         return []
     title = r.obj.title_field
     if title == "id":
-        return [r.table.c.id == int(text)] if text.isdigit() and len(text) < 19 else [false()]
+        whole = text.isascii() and text.isdigit() and len(text) < 19  # not '١٢': isdigit() takes any script
+        return [r.table.c.id == int(text)] if whole else [false()]
     col = r.column(str(r.obj.field(title).column or title), "q")
     return [] if col is None else [col.icontains(text, autoescape=True)]
 
