@@ -169,7 +169,8 @@ def _condition(r: _Resolver, cond: Condition) -> ColumnElement[bool] | None:
         return col.in_(values)
     f = r.fields.get(cond.key)
     if cond.op in ("contains", "startswith") and f is not None and f.type == "multi_select":
-        return _json_contains(r, col, str(cond.value))
+        option = r.parse(cond.key, str(cond.value), param)
+        return None if option is None else _json_contains(r, col, option)
     if cond.op in ("contains", "startswith"):
         text = str(cond.value)
         matched: ColumnElement[bool] = (
