@@ -80,6 +80,8 @@ def store_file(
             [FieldProblem(("body", field_name), f"you may not change '{field_name}'", "field.read_only")]
         )
     check_upload(store, f, data, content_type)
+    if "\x00" in name:  # stored as text: PostgreSQL cannot hold NUL, so neither database may
+        raise InputInvalid([FieldProblem(("query", "name"), "a file name may not contain NUL characters", "file.name")])
     digest = hashlib.sha256(data).hexdigest()
     target = store.files_dir / digest[:2] / digest
     if not target.exists():

@@ -233,3 +233,44 @@ def test_if_match_takes_ascii_digits_only(client: TestClient) -> None:
         assert_envelope(r, 422, "header.invalid")
     assert client.get("/api/v1/deal").json()["data"] == [kept]
 
+
+#: Text-like fields of `company` (tests/everything.yaml) with a value that is valid but for its NUL.
+NUL_VALUES = {
+    "name": "A\x00",
+    "notes": "line\x00",
+    "email": "a\x00b@example.com",
+    "phone": "+86 21\x00",
+    "website": "https://example.com/\x00",
+}
+
+
+@pytest.mark.parametrize(("key", "raw"), NUL_VALUES.items())
+def test_nul_in_text_is_a_422_on_every_write_path_on_both_databases(client: TestClient, key: str, raw: str) -> None:
+    company = client.post("/api/v1/company", json={"name": "Kept"}).json()["data"]
+    body = {"name": "New", key: raw}
+    for r in (
+        client.post("/api/v1/company", json=body),
+        client.post("/api/v1/company/bulk", json=[{"name": "Ok"}, body]),
+        client.patch(f"/api/v1/company/{company['id']}", json={key: raw}),
+    ):
+        errors = assert_envelope(r, 422)
+        assert [(e["loc"][-1], e["code"]) for e in errors] == [(key, "field.invalid")], errors
+    assert client.get("/api/v1/company").json()["data"] == [company]
+
+
+def test_nul_in_a_line_and_in_a_file_name_is_a_422(db_url: str, tmp_path: Path) -> None:
+    store = make_store(db_url, files_dir=tmp_path / "files")
+    with api_client(store) as c:
+        deal = c.post("/api/v1/deal", json={"name": "d", "lines": [{"product": "p"}]}).json()["data"]
+        line = deal["lines"][0]
+        r = c.patch(f"/api/v1/deal/{deal['id']}", json={"lines": [{"id": line["id"], "product": "p\x00"}]})
+        (error,) = assert_envelope(r, 422, "field.invalid")
+        assert error["loc"] == ["body", "lines", 0, "product"]
+        company = c.post("/api/v1/company", json={"name": "A"}).json()["data"]
+        url = f"/api/v1/company/{company['id']}/files/contract"
+        pdf = {"content": b"%PDF-1.4 x", "headers": {"Content-Type": "application/pdf"}}
+        (error,) = assert_envelope(c.put(url, params={"name": "a\x00.pdf"}, **pdf), 422, "file.name")
+        assert error["loc"] == ["query", "name"]
+        assert c.get(f"/api/v1/company/{company['id']}").json()["data"]["contract"] is None
+        assert c.get(f"/api/v1/deal/{deal['id']}").json()["data"]["lines"] == [line]
+    store.db.dispose()
