@@ -154,11 +154,15 @@ def _condition(r: _Resolver, cond: Condition) -> ColumnElement[bool] | None:
         r.fail(param, f"operator '{cond.op}' does not apply to '{cond.key}'", "query.bad_op")
         return None
     if cond.op == "isnull":
-        flag = (
-            r.store.types["boolean"].parse_text(_SYSTEM_FIELD, str(cond.value))
-            if isinstance(cond.value, str)
-            else bool(cond.value)
-        )
+        try:
+            flag = (
+                r.store.types["boolean"].parse_text(_SYSTEM_FIELD, str(cond.value))
+                if isinstance(cond.value, str)
+                else bool(cond.value)
+            )
+        except ValueError as exc:
+            r.fail(param, f"{cond.key}__isnull: {exc}", "query.bad_value")
+            return None
         return col.is_(None) if flag else col.is_not(None)
     if cond.op == "in":
         raws = cond.value.split(",") if isinstance(cond.value, str) else list(cond.value)

@@ -206,6 +206,9 @@ def test_the_documented_forms_are_stored_exactly(client: TestClient) -> None:
         {"id__gt": "\u0661"},
         {"limit": "\uff11\uff10"},
         {"limit": "1_0"},
+        {"name__isnull": "yes"},
+        {"name__isnull": ""},
+        {"name__isnull": "maybe"},
     ],
 )
 def test_query_values_in_another_form_are_422s_naming_the_parameter(client: TestClient, params: dict[str, str]) -> None:
