@@ -282,7 +282,7 @@ def _search(r: _Resolver, text: str) -> list[ColumnElement[bool]]:
         return []
     title = r.obj.title_field
     if title == "id":
-        whole = text.isascii() and text.isdigit() and len(text) < 19  # not '١٢': isdigit() takes any script
+        whole = text.isascii() and text.isdigit() and len(text) < 19  # isdigit() alone takes any script's digits
         return [r.table.c.id == int(text)] if whole else [false()]
     col = r.column(str(r.obj.field(title).column or title), "q")
     return [] if col is None else [col.icontains(text, autoescape=True)]

@@ -277,3 +277,12 @@ def test_nul_in_a_line_and_in_a_file_name_is_a_422(db_url: str, tmp_path: Path) 
         assert c.get(f"/api/v1/company/{company['id']}").json()["data"]["contract"] is None
         assert c.get(f"/api/v1/deal/{deal['id']}").json()["data"]["lines"] == [line]
     store.db.dispose()
+
+
+def test_content_length_takes_ascii_digits_only(client: TestClient) -> None:
+    body = b'{"name": "x"}'
+    r = client.post("/api/v1/deal", content=body, headers={"Content-Length": b"\xb2"})  # latin-1 '2' superscript
+    assert_envelope(r, 422, "header.invalid")
+    r = client.post("/api/v1/deal", content=body, headers={"Content-Length": b"9" * 5000})
+    assert_envelope(r, 413, "payload.too_large")
+    assert [d["name"] for d in client.get("/api/v1/deal").json()["data"]] == ["keep"]
