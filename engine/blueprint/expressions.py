@@ -13,10 +13,11 @@ from typing import Any
 from engine.blueprint.formula_reads import direct_reads
 from engine.blueprint.model import App, FieldDef, ObjectDef
 from engine.blueprint.roles import check_role_scopes
-from engine.blueprint.scope import FormulaPending, ObjectScope
+from engine.blueprint.scope import READS_CLOCK, FormulaPending, ObjectScope
 from engine.blueprint.source import Path_, Source
 from engine.errors import ExprError, Problem
-from engine.expr import FunctionRegistry, Kind, Typed, builtin_functions, check, parse
+from engine.expr import FunctionRegistry, Kind, Typed, builtin_functions, check, clock_reader, parse
+from engine.expr.typed import TCall
 
 #: Decimal places a stored number formula keeps when the blueprint does not say (`scale:`).
 DEFAULT_FORMULA_SCALE = 2
@@ -48,6 +49,7 @@ def type_formulas(app: App, src: Source, types: Any, functions: FunctionRegistry
             expression = str(f.settings.get("expression", ""))
             try:
                 typed = check(parse(expression), ObjectScope(app, obj, types), functions, sql=True)
+                _refuse_stored_clock(f, typed)
             except FormulaPending as waiting_for:
                 waiting.append(((obj_name, field_name), waiting_for.key))
                 continue
@@ -71,9 +73,26 @@ def type_formulas(app: App, src: Source, types: Any, functions: FunctionRegistry
     return app
 
 
+def _refuse_stored_clock(f: FieldDef, typed: Typed) -> None:
+    """A stored value is computed when the record is written; one that reads the clock would be
+    wrong a moment later, so it must be computed in each query instead (`stored: false`)."""
+    reader = clock_reader(typed)
+    if reader is None or not f.settings.get("stored", True):
+        return
+    what = f"{reader.fn.name}()" if isinstance(reader, TCall) else f"'{'.'.join(reader.path)}' (it reads the clock)"
+    raise ExprError(
+        f"a stored formula cannot use {what}: its stored value would go stale as time passes; "
+        "add 'stored: false' to compute it in each query",
+        col=reader.col,
+        code="formula.reads_clock",
+    )
+
+
 def _typed_formula(f: FieldDef, typed: Typed | None, reads: tuple[str, ...]) -> FieldDef:
     settings = dict(f.settings)
     settings["reads"] = reads
+    if typed is not None and clock_reader(typed) is not None:
+        settings[READS_CLOCK] = True
     if typed is None or typed.kind in (Kind.NULL, Kind.LIST):
         settings["result"] = Kind.TEXT.value if typed is None or typed.kind is Kind.NULL else Kind.LIST.value
     else:

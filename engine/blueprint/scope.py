@@ -21,6 +21,8 @@ SYSTEM_FIELDS: dict[str, FieldInfo] = {
     "updated_at": FieldInfo(Kind.DATETIME, nullable=False, label="datetime"),
     "created_by": FieldInfo(Kind.NUMBER, label="user"),
 }
+#: Formula setting (inferred at check, like `result`): the value reads now() or today().
+READS_CLOCK = "reads_clock"
 #: Field info of a formula whose type is not known yet (raises, so the caller can order formulas).
 PendingFormula = Callable[[ObjectDef, FieldDef], FieldInfo]
 
@@ -41,7 +43,8 @@ def field_info(f: FieldDef, types: Any) -> FieldInfo | None:
         kind = f.settings.get("result")
         if kind is None:
             raise FormulaPending("", f.name)
-        return FieldInfo(Kind(kind), label=str(kind), scale=int(f.settings.get("scale", 0)))
+        clock = bool(f.settings.get(READS_CLOCK))
+        return FieldInfo(Kind(kind), label=str(kind), scale=int(f.settings.get("scale", 0)), reads_clock=clock)
     if f.type not in types:
         return None
     ftype = types[f.type]
@@ -49,7 +52,16 @@ def field_info(f: FieldDef, types: Any) -> FieldInfo | None:
     scale = int(ftype.scale(f)) if hasattr(ftype, "scale") and kind is Kind.NUMBER else 0
     max_length = ftype.max_length(f) if hasattr(ftype, "max_length") else None
     item = Kind.TEXT if kind is Kind.LIST else None
-    return FieldInfo(kind, nullable=not f.required, label=f.type, scale=scale, max_length=max_length, item_kind=item)
+    options = tuple(o.id for o in f.options) if f.type in ("select", "multi_select") else None
+    return FieldInfo(
+        kind,
+        nullable=not f.required,
+        label=f.type,
+        scale=scale,
+        max_length=max_length,
+        item_kind=item,
+        options=options,
+    )
 
 
 def collections_of(app: App, obj: ObjectDef) -> dict[str, tuple[ObjectDef, str]]:

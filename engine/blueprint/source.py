@@ -2,6 +2,9 @@
 
 PyYAML silently keeps the last of two duplicate keys; here a duplicate is a located problem.
 JSON files go through the same reader (JSON is YAML for our purposes) so they get positions too.
+Before anything is built, each file's size, nesting depth and alias expansion are bounded, so a
+hostile file (a "billion laughs" alias bomb, a 50,000-deep bracket) is a located problem in
+milliseconds instead of minutes of CPU and gigabytes of memory.
 """
 
 from __future__ import annotations
@@ -24,6 +27,13 @@ SINGLE_SECTIONS = frozenset({"app"})
 FATAL_SOURCE_CODES = frozenset(
     {"source.missing", "source.empty", "source.unreadable", "source.syntax", "source.not_mapping"}
 )
+#: Largest blueprint file read (bytes); a whole CRM is about 60 KB over nine files.
+MAX_FILE_BYTES = 2 * 1024 * 1024
+#: Deepest nesting of mappings and lists in a file (a blueprint needs about eight levels).
+MAX_DEPTH = 64
+#: Most values (scalars, mappings and lists, with every alias `*name` expanded) in one file;
+#: the CRM's largest file holds about 1,500.
+MAX_VALUES = 100_000
 _STR_TAG = "tag:yaml.org,2002:str"
 _BOOL_TAG = "tag:yaml.org,2002:bool"
 
@@ -97,7 +107,11 @@ def read_source(root: Path, problems: list[Problem], display_root: Path | None =
         name = _display(path, display_root)
         src.files.append(name)
         try:
-            raw = path.read_bytes()
+            with path.open("rb") as fh:
+                raw = fh.read(MAX_FILE_BYTES + 1)
+            if len(raw) > MAX_FILE_BYTES:
+                problems.append(_too_large(name, path))
+                continue
             text = raw.decode("utf-8")
         except OSError as exc:
             problems.append(Problem(name, 0, 0, "", f"cannot read file: {exc.strerror or exc}", "source.unreadable"))
@@ -122,6 +136,15 @@ def read_source(root: Path, problems: list[Problem], display_root: Path | None =
             Problem(src.files[0], 0, 0, "", "the blueprint is empty; it needs 'app:' and 'objects:'", "source.empty")
         )
     return src
+
+
+def _too_large(name: str, path: Path) -> Problem:
+    try:
+        size = f"{path.stat().st_size:,} bytes"
+    except OSError:
+        size = "too large"
+    message = f"the file is {size}; a blueprint file may hold at most 2 MiB: split it into several files"
+    return Problem(name, 0, 0, "", message, "source.too_large")
 
 
 def _display(path: Path, root: Path | None) -> str:
@@ -153,11 +176,16 @@ def _compose(text: str) -> tuple[yaml.SafeLoader, yaml.Node | None]:
 
 def _merge_file(src: Source, name: str, text: str, problems: list[Problem]) -> None:
     is_json = name.endswith(".json")
+    # JSON allows tabs between tokens, YAML does not; a tab is one column wide either way.
+    yaml_text = text.replace("\t", " ") if is_json else text
+    bounded = _check_bounds(name, yaml_text)
+    if bounded is not None:
+        problems.append(bounded)
+        return
     if is_json:
         if not _check_json(name, text, problems):
             return
-        # JSON allows tabs between tokens, YAML does not; a tab is one column wide either way.
-        text = text.replace("\t", " ")
+        text = yaml_text
     try:
         loader, node = _compose(text)
     except yaml.MarkedYAMLError as exc:
@@ -184,19 +212,21 @@ def _merge_file(src: Source, name: str, text: str, problems: list[Problem]) -> N
             )
         )
         return
+    merged: set[Path_] = set()  # the top-level keys and (section, name) pairs this file adds
     for key, value in data.items():
         if key not in src.data:
             src.data[key] = value
-            _copy_marks(local, src, (key,))
+            merged.add((key,))
         elif key not in SINGLE_SECTIONS and isinstance(value, dict) and isinstance(src.data[key], dict):
             for sub, subval in value.items():
                 if sub in src.data[key]:
                     problems.append(_redeclared(src, local, (key, sub)))
                     continue
                 src.data[key][sub] = subval
-                _copy_marks(local, src, (key, sub))
+                merged.add((key, sub))
         else:
             problems.append(_redeclared(src, local, (key,)))
+    _copy_marks(local, src, merged)
 
 
 def _redeclared(src: Source, local: Source, path: Path_) -> Problem:
@@ -210,6 +240,109 @@ def _redeclared(src: Source, local: Source, path: Path_) -> Problem:
         f"'{path[-1]}' is already declared at {first.file}:{first.line}:{first.col}",
         "source.duplicate_key",
     )
+
+
+def _check_bounds(name: str, text: str) -> Problem | None:
+    """The first place where a file nests deeper than `MAX_DEPTH`, holds more than `MAX_VALUES`
+    values once its aliases are expanded, or has an alias to a node it is inside.
+
+    Reads the event stream once (linear in the file's size, nothing is built) and counts the
+    size each anchor expands to; syntax errors are left to the composer, which explains them."""
+    fast = getattr(yaml, "CSafeLoader", None)
+    try:
+        return _scan_bounds(name, text, fast or yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        # libyaml refuses nesting past its own limit (1,000 levels) before giving any event.
+        mark = exc.problem_mark
+        if "maximum nesting depth" in str(exc.problem) and mark is not None:
+            message = f"nested more than {MAX_DEPTH} levels deep; a blueprint needs far fewer"
+            return Problem(name, mark.line + 1, mark.column + 1, "", message, "source.too_deep")
+        return None
+    except yaml.YAMLError:
+        return None
+
+
+def _scan_bounds(name: str, text: str, loader: Any) -> Problem | None:
+    expanded: dict[str, int] = {}  # anchor -> values it stands for, once complete
+    stack: list[_Open] = []
+    total = 0
+    for event in yaml.parse(text, Loader=loader):
+        if isinstance(event, yaml.DocumentStartEvent):
+            stack.clear()
+            continue
+        if not isinstance(event, yaml.NodeEvent | yaml.CollectionEndEvent):
+            continue
+        if isinstance(event, yaml.CollectionEndEvent):
+            done = stack.pop()
+            if done.anchor:
+                expanded[done.anchor] = done.size
+            if stack:
+                stack[-1].size += done.size
+            continue
+        if stack:
+            stack[-1].enter(event)
+        if isinstance(event, yaml.AliasEvent):
+            anchor = str(event.anchor)
+            size = expanded.get(anchor)
+            if size is None and any(o.anchor == anchor for o in stack):
+                message = f"the alias *{anchor} refers to a node it is inside, which would never end"
+                return _bound_problem(name, event, stack, message, "source.alias")
+            total += size or 0
+            if total > MAX_VALUES:
+                message = (
+                    f"aliases here expand the file past {MAX_VALUES:,} values; "
+                    "write the values out or use fewer aliases"
+                )
+                return _bound_problem(name, event, stack, message, "source.alias")
+            if stack:
+                stack[-1].size += size or 0
+            continue
+        total += 1
+        if total > MAX_VALUES:
+            message = f"the file holds more than {MAX_VALUES:,} values; split the blueprint into several files"
+            return _bound_problem(name, event, stack, message, "source.too_large")
+        if isinstance(event, yaml.CollectionStartEvent):
+            if len(stack) >= MAX_DEPTH:
+                message = f"nested more than {MAX_DEPTH} levels deep; a blueprint needs far fewer"
+                return _bound_problem(name, event, stack, message, "source.too_deep")
+            stack.append(_Open(event.anchor, isinstance(event, yaml.MappingStartEvent)))
+        else:
+            if event.anchor:
+                expanded[event.anchor] = 1
+            if stack:
+                stack[-1].size += 1
+    return None
+
+
+class _Open:
+    """A mapping or list whose end has not been read yet, and where inside it the reader is."""
+
+    __slots__ = ("anchor", "count", "here", "is_map", "key", "size")
+
+    def __init__(self, anchor: str | None, is_map: bool) -> None:
+        self.anchor = anchor
+        self.is_map = is_map
+        self.size = 1
+        self.count = 0
+        self.key: str | int = ""
+        self.here: str | int = 0
+
+    def enter(self, event: yaml.NodeEvent) -> None:
+        """Note that `event` starts the next key, value or item of this collection."""
+        if not self.is_map:
+            self.here = self.count
+        elif self.count % 2 == 0:
+            self.key = event.value if isinstance(event, yaml.ScalarEvent) else "?"
+            self.here = self.key
+        else:
+            self.here = self.key
+        self.count += 1
+
+
+def _bound_problem(name: str, event: yaml.Event, stack: list[_Open], message: str, code: str) -> Problem:
+    mark = event.start_mark
+    line, col = (mark.line + 1, mark.column + 1) if mark is not None else (0, 0)
+    return Problem(name, line, col, dotted(tuple(o.here for o in stack)), message, code)
 
 
 def _check_json(name: str, text: str, problems: list[Problem]) -> bool:
@@ -256,11 +389,11 @@ def _syntax_problem(name: str, exc: yaml.MarkedYAMLError) -> Problem:
     return Problem(name, line, col, "", f"malformed YAML: {msg}", "source.syntax")
 
 
-def _copy_marks(local: Source, src: Source, prefix: Path_) -> None:
-    n = len(prefix)
+def _copy_marks(local: Source, src: Source, merged: set[Path_]) -> None:
+    """Positions of what a file added (one pass over its marks, however many keys it has)."""
     for table_from, table_to in ((local.values, src.values), (local.keys, src.keys)):
         for path, mark in table_from.items():
-            if path[:n] == prefix:
+            if path[:1] in merged or path[:2] in merged:
                 table_to[path] = mark
 
 
@@ -317,11 +450,20 @@ class _NodeReader:
                     )
                     continue
                 src.keys[(*path, key)] = self._mark(key_node)
+                if "\x00" in key:
+                    self._nul(src.keys[(*path, key)], (*path, key))
                 out[key] = self.read(value_node, (*path, key), src)
             return out
         if isinstance(node, yaml.SequenceNode):
             return [self.read(child, (*path, i), src) for i, child in enumerate(node.value)]
+        if isinstance(node, yaml.ScalarNode) and "\x00" in node.value:
+            self._nul(src.values[path], path)
         return self._scalar(node)
+
+    def _nul(self, m: Mark, path: Path_) -> None:
+        # "\0" in YAML or "\u0000" in JSON: PostgreSQL cannot store it, so neither database may hold it.
+        message = "text may not contain the NUL character (\\0 or \\u0000)"
+        self.problems.append(Problem(m.file, m.line, m.col, dotted(path), message, "source.nul"))
 
     def _scalar(self, node: yaml.Node) -> Any:
         if not isinstance(node, yaml.ScalarNode):

@@ -54,14 +54,19 @@ def _explain_target(values: Sequence[str]) -> tuple[Path | None, str, int | None
     if not 1 <= len(items) <= 3:
         raise LoomworkError("give [BLUEPRINT] OBJECT [RECORD_ID]", code="explain.usage")
     blueprint = None
-    if len(items) == 3 or (len(items) == 2 and not items[1].lstrip("-").isdigit()):
+    if len(items) == 3 or (len(items) == 2 and not _is_whole(items[1].lstrip("-"))):
         blueprint = Path(items.pop(0))
     record_id = None
     if len(items) == 2:
-        if not items[1].isdigit():
+        if not _is_whole(items[1]):
             raise LoomworkError(f"the record id must be a whole number, not '{items[1]}'", code="explain.usage")
         record_id = int(items[1])
     return blueprint, items[0], record_id
+
+
+def _is_whole(text: str) -> bool:
+    """ASCII digits only: `str.isdigit()` alone also takes '²' and other scripts' digits."""
+    return text.isascii() and text.isdigit() and len(text) < 19
 
 
 def _explain_store(args: argparse.Namespace, blueprint: Path | None) -> tuple[Store, AuthDb]:

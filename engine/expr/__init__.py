@@ -17,7 +17,7 @@ from engine.expr.parse import parse
 from engine.expr.python import to_python
 from engine.expr.sql import to_sql
 from engine.expr.sqlite import register_sqlite_functions
-from engine.expr.typed import Typed
+from engine.expr.typed import Typed, clock_reader
 from engine.expr.types import FieldInfo, Kind, RecordView, SqlCollection, SqlScope, TypeScope
 
 __all__ = [
@@ -36,6 +36,7 @@ __all__ = [
     "Typed",
     "builtin_functions",
     "check",
+    "clock_reader",
     "parse",
     "register_sqlite_functions",
     "to_python",

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from engine.errors import ExprError
 from engine.expr.ast import Call
+from engine.expr.formats import parse_date_text, parse_moment_text
 from engine.expr.functions import FunctionDef, FunctionRegistry, arity, common_kind, literal_arg, want
 from engine.expr.numbers import round_half_up
 from engine.expr.sqlvalue import SqlContext, SqlValue, UtcMoment, as_date
@@ -56,25 +57,25 @@ def _date_check(args: Args, call: Call) -> Out:
     if arg.kind is T:
         text = literal_arg("date", args, 0, "a date like '2026-01-31'")
         try:
-            date.fromisoformat(text)
+            parse_date_text(text)
         except ValueError:
             raise ExprError(f"{text!r} is not a date like '2026-01-31'", col=arg.col, code="expr.type") from None
     return Out(D, arg.out.nullable)
 
 
 def _date_py(value: str | datetime) -> date:
-    return date.fromisoformat(value) if isinstance(value, str) else as_date(value)
+    return parse_date_text(value) if isinstance(value, str) else as_date(value)
 
 
 def _date_sql(ctx: SqlContext, args: SArgs, typed: Args) -> SqlValue:
     lit = typed[0]
     if isinstance(lit, TLiteral) and isinstance(lit.value, str):
-        return ctx.literal(date.fromisoformat(lit.value), D)
+        return ctx.literal(parse_date_text(lit.value), D)
     return SqlValue(ctx.utc_date(args[0]), D)
 
 
 def _parse_moment(text: str) -> datetime:
-    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    moment = parse_moment_text(text)
     return (moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment).astimezone(UTC)
 
 

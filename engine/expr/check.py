@@ -29,6 +29,20 @@ def _fail(message: str, col: int, code: str = "expr.type") -> ExprError:
     return ExprError(message, col=col, code=code)
 
 
+def _check_option(chosen: Typed, literal: Typed) -> None:
+    """`stage = 'clsoed'` can never hold: text compared with a select must be one of its options."""
+    options = chosen.out.options
+    if options is None or not isinstance(literal, TLiteral) or not isinstance(literal.value, str):
+        return
+    if literal.value not in options:
+        name = ".".join(chosen.path) if isinstance(chosen, TField | TRecordFn) else chosen.out.shown
+        raise _fail(
+            f"'{literal.value}' is not an option of {name}{did_you_mean(literal.value, options)}",
+            literal.col,
+            "expr.unknown_option",
+        )
+
+
 @dataclass
 class _Frame:
     alias: str | None
@@ -103,7 +117,7 @@ class Checker:
             raise _fail(f"you may not read the field '{'.'.join(parts)}'", node.col, "expr.forbidden")
         if self.sql and info.kind is Kind.LIST:
             raise _fail(f"the list field '{'.'.join(parts)}' cannot be used in SQL yet", node.col, "expr.no_sql")
-        out = Out(info.kind, info.nullable, info.scale, info.max_length, info.item_kind, info.shown)
+        out = Out(info.kind, info.nullable, info.scale, info.max_length, info.item_kind, info.shown, info.options)
         return TField(node.col, out, frame, parts, info)
 
     def _list(self, node: ListExpr) -> Typed:
@@ -153,6 +167,8 @@ class Checker:
             raise _fail(f"cannot compare {left.out.shown} with {right.out.shown}", right.col)
         if node.op not in ("=", "!=") and left.kind not in _ORDERED:
             raise _fail(f"'{node.op}' does not apply to {left.out.shown}; use = or !=", node.op_col)
+        _check_option(left, right)
+        _check_option(right, left)
         return TBinary(node.col, Out(Kind.BOOLEAN, left.out.nullable or right.out.nullable), node.op, left, right)
 
     def _in(self, node: Binary, left: Typed, right: Typed) -> Typed:
@@ -163,6 +179,10 @@ class Checker:
         item = right.out.item_kind
         if item not in (None, Kind.NULL) and left.kind not in (item, Kind.NULL):
             raise _fail(f"cannot look for {left.out.shown} in a list of {item.value if item else ''}", left.col)
+        for candidate in right.items if isinstance(right, TList) else ():
+            _check_option(left, candidate)
+        if right.kind is Kind.LIST:  # 'vip' in tags: the list's items are options
+            _check_option(right, left)
         nullable = left.out.nullable or right.out.nullable or not isinstance(right, TList)
         out = Out(Kind.BOOLEAN, nullable or any(i.out.nullable for i in getattr(right, "items", ())))
         found = TBinary(node.col, out, "in", left, right)

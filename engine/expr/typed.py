@@ -28,6 +28,8 @@ class Out:
     item_kind: Kind | None = None
     #: How the type is shown in messages ("currency").
     label: str = ""
+    #: The option ids a select field's value (or a multi-select's items) must be one of.
+    options: tuple[str, ...] | None = None
 
     @property
     def shown(self) -> str:
@@ -120,3 +122,30 @@ def nodes(typed: Any) -> Iterator[Any]:
         elif dataclasses.is_dataclass(node) and not isinstance(node, type):
             yield node
             stack.extend(getattr(node, f.name) for f in dataclasses.fields(node))
+
+
+def clock_reader(node: Typed) -> TCall | TField | None:
+    """The first part of `node` whose value changes as time passes: a call of now() or today(),
+    or a field that reads them (a virtual formula); None when the value depends on data only."""
+    if isinstance(node, TCall) and node.fn.clock:
+        return node
+    if isinstance(node, TField):
+        return node if node.info.reads_clock else None
+    children: tuple[Typed | None, ...] = ()
+    if isinstance(node, TList):
+        children = node.items
+    elif isinstance(node, TUnary):
+        children = (node.operand,)
+    elif isinstance(node, TBinary):
+        children = (node.left, node.right)
+    elif isinstance(node, TIf):
+        children = (node.cond, node.then, node.other)
+    elif isinstance(node, TCall):
+        children = node.args
+    elif isinstance(node, TAggregate):
+        children = (node.value, node.where)
+    for child in children:
+        found = clock_reader(child) if child is not None else None
+        if found is not None:
+            return found
+    return None

@@ -42,6 +42,10 @@ class FieldInfo:
     item_kind: Kind | None = None
     #: False when the current user may not read the field: referencing it is an error.
     readable: bool = True
+    #: The option ids of a select (or multi-select) field: comparing it with other text is an error.
+    options: tuple[str, ...] | None = None
+    #: The value changes as time passes (a virtual formula reading now() or today()).
+    reads_clock: bool = False
 
     @property
     def shown(self) -> str:

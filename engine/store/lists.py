@@ -135,7 +135,8 @@ def _search(r: Resolver, text: str) -> list[ColumnElement[bool]]:
         return []
     title = r.obj.title_field
     if title == "id":
-        return [r.table.c.id == int(text)] if text.isdigit() and len(text) < 19 else [false()]
+        whole = text.isascii() and text.isdigit() and len(text) < 19  # isdigit() alone takes any script's digits
+        return [r.table.c.id == int(text)] if whole else [false()]
     ref = r.ref(str(r.obj.field(title).column or title), "q")
     return [] if ref is None else [ref.expr.icontains(text, autoescape=True)]
 

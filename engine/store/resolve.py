@@ -338,7 +338,8 @@ class Resolver:
             values = [self.parse(ref, v, param) for v in raws]
             return None if any(v is None for v in values) else ref.among(values)
         if cond.op in ("contains", "startswith") and ref.field is not None and ref.field.type == "multi_select":
-            return self._json_contains(ref.expr, str(cond.value))
+            option = self.parse(ref, str(cond.value), param)  # an option id, or a located did-you-mean
+            return None if option is None else self._json_contains(ref.expr, option)
         if cond.op in ("contains", "startswith"):
             text = str(cond.value)
             matched: ColumnElement[bool] = (

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from engine.blueprint.model import FieldDef
+from engine.expr.formats import parse_json_number, parse_number_text
 
 if TYPE_CHECKING:  # SQLAlchemy loads only when tables are built, so `loomwork check` starts fast
     from sqlalchemy.types import TypeEngine
@@ -64,13 +65,18 @@ class FieldType:
         """A `min`/`max` bound as written in the blueprint (or its stored JSON document).
 
         Numbers by default; raises `ValueError` with a message naming the value."""
-        if not isinstance(raw, bool) and isinstance(raw, int | float | str | Decimal):
+        if isinstance(raw, float):
             try:
-                d = Decimal(str(raw).strip())
-            except InvalidOperation:
-                d = None
-            if d is not None and d.is_finite():
-                return d
+                return parse_json_number(raw)
+            except ValueError:
+                pass
+        elif isinstance(raw, str):
+            try:
+                return parse_number_text(raw)
+            except ValueError:
+                pass
+        elif isinstance(raw, int | Decimal) and not isinstance(raw, bool) and Decimal(raw).is_finite():
+            return Decimal(raw)
         raise ValueError(f"{show_bound(raw)} is not a number")
 
     def show_bound(self, f: FieldDef, bound: Any) -> str:

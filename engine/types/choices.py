@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from engine.blueprint.model import FieldDef
+from engine.expr.check import did_you_mean
 from engine.types.base import FieldType, unindexable
 
 if TYPE_CHECKING:
@@ -33,6 +34,13 @@ class Select(FieldType):
         if not isinstance(raw, str):
             raise ValueError(f"expected an option id, got {type(raw).__name__}")
         return raw
+
+    def parse_text(self, f: FieldDef, text: str) -> Any:
+        """An option id in a query string: one that is not an option could never match."""
+        if text not in f.option_ids:
+            ids = [o.id for o in f.options]
+            raise ValueError(f"'{text[:64]}' is not one of [{', '.join(ids)}]{did_you_mean(text, ids)}")
+        return text
 
     def validate(self, f: FieldDef, value: Any) -> str | None:
         if value not in f.option_ids:
@@ -75,7 +83,8 @@ class MultiSelect(Select):
         return list(dict.fromkeys(raw))
 
     def parse_text(self, f: FieldDef, text: str) -> Any:
-        return text
+        """One option id (the `contains` filter looks for one)."""
+        return Select.parse_text(self, f, text)
 
     def check_definition(self, f: FieldDef) -> list[tuple[str, str, str]]:
         return super().check_definition(f) + unindexable(f)

@@ -5,10 +5,19 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import UTC, date, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from engine.blueprint.model import FieldDef
+from engine.expr.formats import (
+    DATE_FORM,
+    MOMENT_FORM,
+    NUMBER_FORM,
+    parse_date_text,
+    parse_json_number,
+    parse_moment_text,
+    parse_number_text,
+)
 from engine.types.base import DECIMAL_DIGITS, FieldType, show_bound, unindexable
 
 if TYPE_CHECKING:
@@ -23,6 +32,7 @@ DEFAULT_TEXT_LENGTH = 255
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _PHONE = re.compile(r"^\+?[0-9 ()\-.]{5,32}$")
 _URL = re.compile(r"^https?://[^\s/$.?#][^\s]*$", re.IGNORECASE)
+WHOLE_FORM = "a whole number such as -42 (ASCII digits, no separators)"
 
 
 class Text(FieldType):
@@ -149,12 +159,12 @@ class Boolean_(FieldType):
         raise ValueError(f"expected true or false, got {_shown(raw)}")
 
     def parse_text(self, f: FieldDef, text: str) -> Any:
-        low = text.strip().lower()
-        if low in ("true", "1", "yes", "on"):
+        low = text.lower()
+        if low in ("true", "1"):
             return True
-        if low in ("false", "0", "no", "off", ""):
+        if low in ("false", "0"):
             return False
-        raise ValueError(f"expected true or false, got '{text}'")
+        raise ValueError(f"expected true or false, got {_shown(text)}")
 
 
 class Integer(FieldType):
@@ -181,15 +191,13 @@ class Integer(FieldType):
         return out
 
     def parse(self, f: FieldDef, raw: Any) -> Any:
-        if isinstance(raw, bool) or not isinstance(raw, int | str | float | Decimal):
-            raise ValueError(f"expected a whole number, got {_shown(raw)}")
-        try:
-            d = Decimal(str(raw).strip())
-        except InvalidOperation:
-            raise ValueError(f"expected a whole number, got {_shown(raw)}") from None
-        if not d.is_finite() or d != d.to_integral_value():
-            raise ValueError(f"expected a whole number, got {_shown(raw)}")
-        value = int(d)
+        if isinstance(raw, int) and not isinstance(raw, bool):
+            value = raw
+        else:
+            d = number_value(raw, WHOLE_FORM)
+            if d != d.to_integral_value():
+                raise ValueError(f"expected a whole number, got {_shown(raw)}")
+            value = int(d)
         if not -(2**63) <= value < 2**63:
             raise ValueError("number out of range")
         return value
@@ -228,14 +236,7 @@ class DecimalType(FieldType):
         }
 
     def parse(self, f: FieldDef, raw: Any) -> Any:
-        if isinstance(raw, bool) or not isinstance(raw, int | float | str | Decimal):
-            raise ValueError(f"expected a number, got {_shown(raw)}")
-        try:
-            d = Decimal(str(raw).strip().replace(",", "")) if isinstance(raw, str) else Decimal(str(raw))
-        except InvalidOperation:
-            raise ValueError(f"expected a number, got {_shown(raw)}") from None
-        if not d.is_finite():
-            raise ValueError("expected a finite number")
+        d = number_value(raw, NUMBER_FORM)
         q = Decimal(1).scaleb(-self.scale(f))
         rounded = d.quantize(q) if abs(d) < Decimal(10) ** DECIMAL_DIGITS else d
         if rounded != d:
@@ -300,11 +301,8 @@ class Date_(FieldType):
         if isinstance(raw, date) and not isinstance(raw, datetime):
             return raw
         if isinstance(raw, str):
-            try:
-                return date.fromisoformat(raw.strip())
-            except ValueError:
-                pass
-        raise ValueError(f"expected a date yyyy-mm-dd, got {_shown(raw)}")
+            return parse_date_text(raw)
+        raise ValueError(f"expected {DATE_FORM}, got {_shown(raw)}")
 
     def to_json(self, f: FieldDef, value: Any) -> Any:
         return None if value is None else value.isoformat()
@@ -334,7 +332,7 @@ class DateTime_(FieldType):
         # A bare date is not a moment: which midnight it means depends on the timezone.
         bare_date = isinstance(raw, date) and not isinstance(raw, datetime)
         if isinstance(raw, str):
-            bare_date = "T" not in raw and " " not in raw.strip() and _is_date(raw.strip())
+            bare_date = _is_date(raw)
         if bare_date:
             raise ValueError(f"{show_bound(raw)} is a date; a datetime bound needs a time and timezone (+08:00 or Z)")
         try:
@@ -351,16 +349,12 @@ class DateTime_(FieldType):
         return _check_range(f, value, lambda b: self.show_bound(f, b))
 
     def parse(self, f: FieldDef, raw: Any) -> Any:
-        value: datetime | None = None
         if isinstance(raw, datetime):
             value = raw
         elif isinstance(raw, str):
-            try:
-                value = datetime.fromisoformat(raw.strip().replace("Z", "+00:00"))
-            except ValueError:
-                value = None
-        if value is None:
-            raise ValueError(f"expected an ISO 8601 date-time, got {_shown(raw)}")
+            value = parse_moment_text(raw)
+        else:
+            raise ValueError(f"expected {MOMENT_FORM}, got {_shown(raw)}")
         if value.tzinfo is None:
             raise ValueError("date-time needs a timezone (e.g. 2026-01-31T09:00:00+08:00 or Z)")
         return value.astimezone(UTC)
@@ -395,10 +389,29 @@ def _with_bounds(ftype: FieldType, f: FieldDef, schema: dict[str, Any], what: st
 
 def _is_date(text: str) -> bool:
     try:
-        date.fromisoformat(text)
+        parse_date_text(text)
     except ValueError:
         return False
     return True
+
+
+def number_value(raw: Any, form: str) -> Decimal:
+    """The number a JSON value (or text) gives in the one accepted form; `ValueError` naming `form`
+    otherwise. `Decimal`s come from the engine itself (defaults, stored values) and pass as they are."""
+    if isinstance(raw, Decimal):
+        if not raw.is_finite():
+            raise ValueError("expected a finite number")
+        return raw
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        return Decimal(raw)
+    if isinstance(raw, float):
+        return parse_json_number(raw)
+    if isinstance(raw, str):
+        try:
+            return parse_number_text(raw)
+        except ValueError:
+            pass
+    raise ValueError(f"expected {form}, got {_shown(raw)}")
 
 
 def _shown(raw: Any) -> str:

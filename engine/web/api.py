@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Annotated, Any, TypeVar
@@ -29,6 +30,8 @@ Who = Annotated[Identity, Depends(require_identity)]
 INLINE_READ_LIMIT = 0.02
 LIST_PARAMS = frozenset({"sort", "limit", "cursor", "fields", "with_total", "filter", "q"})
 AGGREGATE_PARAMS = frozenset({"group_by", "metrics", "filter", "sort", "limit"})
+#: A whole number in a query parameter or header: ASCII digits, at most 18 of them.
+_WHOLE = re.compile(r"-?[0-9]{1,18}")
 
 
 def conditions_from(params: Sequence[tuple[str, str]], reserved: frozenset[str]) -> list[Condition]:
@@ -45,12 +48,9 @@ def _int_param(request: Request, name: str, default: int) -> int:
     raw = request.query_params.get(name)
     if raw is None:
         return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise InputInvalid(
-            [FieldProblem(("query", name), f"'{raw[:20]}' is not a whole number", "query.bad_value")]
-        ) from None
+    if not _WHOLE.fullmatch(raw):  # int() would also take ' 10', '1_0' and non-ASCII digits
+        raise InputInvalid([FieldProblem(("query", name), f"'{raw[:20]}' is not a whole number", "query.bad_value")])
+    return int(raw)
 
 
 def _csv(request: Request, name: str) -> list[str] | None:
@@ -60,9 +60,9 @@ def _csv(request: Request, name: str) -> list[str] | None:
 
 def _flag(request: Request, name: str) -> bool:
     raw = (request.query_params.get(name) or "").strip().lower()
-    if raw in ("1", "true", "yes", "on"):
+    if raw in ("1", "true"):  # the one boolean form of query strings (docs/api.md)
         return True
-    if raw in ("", "0", "false", "no", "off"):
+    if raw in ("", "0", "false"):
         return False
     raise InputInvalid([FieldProblem(("query", name), f"expected true or false, got '{raw[:20]}'", "query.bad_value")])
 
@@ -72,7 +72,7 @@ def _if_match(request: Request) -> int | None:
     if not raw:
         return None
     tag = raw.strip().removeprefix("W/").strip('"')
-    if not tag.isdigit():
+    if not _WHOLE.fullmatch(tag) or tag.startswith("-"):
         raise InputInvalid(
             [FieldProblem(("header", "if-match"), 'expected the record version, e.g. "3"', "header.invalid")]
         )

@@ -18,10 +18,10 @@ async def read_limited(request: Request, limit: int) -> bytes:
     """The raw body, refusing anything over `limit` bytes without reading it all."""
     declared = request.headers.get("content-length")
     if declared is not None:
-        if not declared.isdigit():
+        if not (declared.isascii() and declared.isdigit()):  # isdigit() alone takes '²' and other scripts' digits
             raise InputInvalid([FieldProblem(("header", "content-length"), "not a number", "header.invalid")])
-        if int(declared) > limit:
-            raise PayloadTooLarge(f"the body is {int(declared)} bytes; at most {limit} are accepted here")
+        if len(declared) > 18 or int(declared) > limit:
+            raise PayloadTooLarge(f"the body is {declared[:20]} bytes; at most {limit} are accepted here")
     chunks = []
     size = 0
     async for chunk in request.stream():

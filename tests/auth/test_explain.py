@@ -158,6 +158,8 @@ def test_a_rep_does_not_see_the_floor_price(crm: Crm) -> None:
         (("--user", "ghost@x.io", "opportunity"), 2, "error: no user with e-mail ghost@x.io [user.not_found]"),
         (("--user", "rep.a@x.io", "nothing"), 2, "error: unknown object 'nothing' [object.unknown]"),
         (("--user", "rep.a@x.io", str(CRM), "opportunity", "x1"), 2, "error: the record id must be a whole number"),
+        (("--user", "rep.a@x.io", str(CRM), "opportunity", "\u00b2"), 2, "error: the record id must be a whole number"),
+        (("--user", "rep.a@x.io", str(CRM), "opportunity", "9" * 30), 2, "error: the record id must be a whole number"),
         (("--user", "rep.a@x.io"), 2, "error: give [BLUEPRINT] OBJECT [RECORD_ID] [explain.usage]"),
     ],
 )

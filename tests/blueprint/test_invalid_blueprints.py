@@ -104,6 +104,8 @@ SUBPROCESS_CASES = [
     "duplicate_object_in_folder",
     "child_table_cycle",
     "many_problems",
+    "alias_bomb",
+    "nesting_too_deep_json",
 ]
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
+import tracemalloc
 from datetime import date
 from pathlib import Path
 
-from engine.blueprint.source import Mark, blueprint_files, dotted, read_source
+from engine.blueprint.source import MAX_FILE_BYTES, MAX_VALUES, Mark, blueprint_files, dotted, read_source
 from engine.errors import Problem
 
 
@@ -127,3 +129,55 @@ def test_missing_empty_and_non_mapping_sources(tmp_path: Path) -> None:
 def test_dotted_paths() -> None:
     assert dotted(("objects", "quote", "indexes", 0, "fields", 1)) == "objects.quote.indexes[0].fields[1]"
     assert dotted(()) == ""
+
+
+BILLION_LAUGHS = "app: {name: lol}\na: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
+    f"{b}: &{b} [{', '.join([f'*{a}'] * 9)}]\n" for a, b in zip("abcdefgh", "bcdefghi", strict=True)
+)
+
+
+def test_an_alias_bomb_is_refused_at_once_in_little_memory(tmp_path: Path) -> None:
+    path = write(tmp_path, "lol.yaml", BILLION_LAUGHS)
+    assert len(BILLION_LAUGHS) < 500  # nine levels of nine aliases: 9^9 values once expanded
+    problems: list[Problem] = []
+    tracemalloc.start()
+    started = time.perf_counter()
+    read_source(path, problems, tmp_path)
+    elapsed = time.perf_counter() - started
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert [(p.line, p.col, p.path, p.code) for p in problems] == [(7, 8, "f[0]", "source.alias")]
+    assert elapsed < 0.5
+    assert peak < 5 * 1024 * 1024
+
+
+def test_a_file_larger_than_2_mib_is_refused_without_reading_it_all(tmp_path: Path) -> None:
+    path = write(tmp_path, "big.yaml", "app: {name: big}\n" + "# padding\n" * (MAX_FILE_BYTES // 10))
+    assert path.stat().st_size > MAX_FILE_BYTES
+    problems: list[Problem] = []
+    read_source(path, problems, tmp_path)
+    assert [str(p) for p in problems] == [
+        f"big.yaml the file is {path.stat().st_size:,} bytes; a blueprint file may hold at most 2 MiB: "
+        "split it into several files [source.too_large]"
+    ]
+
+
+def test_a_file_with_more_values_than_the_limit_is_refused_where_it_crosses(tmp_path: Path) -> None:
+    items = "".join(f"  - {i}\n" for i in range(MAX_VALUES))
+    path = write(tmp_path, "many.yaml", "app: {name: many}\nx:\n" + items)
+    problems: list[Problem] = []
+    read_source(path, problems, tmp_path)
+    # Seven values come first (the root mapping, keys `app`, `name`, `x`, `app`'s mapping, `many`,
+    # the list), so item 99,993 (line 99,996) is value 100,001.
+    assert [(p.line, p.path, p.code) for p in problems] == [(99_996, "x[99993]", "source.too_large")]
+
+
+def test_nesting_deeper_than_libyaml_allows_is_a_located_problem_not_a_recursion_error(tmp_path: Path) -> None:
+    for name, text in (
+        ("deep.yaml", "app: {name: deep}\nx: " + "[" * 50_000 + "]" * 50_000 + "\n"),
+        ("deep.json", '{"app": {"name": "deep"}, "x": ' + "[" * 50_000 + "]" * 50_000 + "}\n"),
+    ):
+        problems: list[Problem] = []
+        read_source(write(tmp_path, name, text), problems, tmp_path)
+        assert [(p.file, p.code) for p in problems] == [(name, "source.too_deep")]
+        assert problems[0].line > 0

@@ -44,6 +44,9 @@ def error(text: str, *, sql: bool = False, expected: Kind | None = None, limits:
         ("if(qty, 1, 2) > 0", 4, "expr.type", "needs a condition"),
         ("if(won, 1, 'x') = 1", 12, "expr.type", "branches must have one type"),
         ("date('2026-13-01') > close_date", 6, "expr.type", "is not a date"),
+        ("date('20260131') > close_date", 6, "expr.type", "'20260131' is not a date like '2026-01-31'"),
+        ("date('2026-W05-6') > close_date", 6, "expr.type", "is not a date like '2026-01-31'"),
+        ("datetime('20260131T093000Z') > touched_at", 10, "expr.type", "is not a time like"),
         ("date(name) > close_date", 6, "expr.type", "written literally"),
         ("date_trunc('fortnight', close_date) = close_date", 12, "expr.type", "unit must be one of"),
         ("round(amount, qty) > 1", 15, "expr.type", "written literally"),
@@ -112,3 +115,38 @@ def test_static_limits() -> None:
     assert err.code == "expr.limit"
     err = error("amount * amount * amount > 1", limits=Limits(max_scale=5))
     assert (err.code, err.col) == ("expr.limit", 17)
+
+
+TICKET_SCOPE = DictScope(
+    {
+        "status": FieldInfo(Kind.TEXT, label="select", options=("open", "pending", "closed")),
+        "tags": FieldInfo(Kind.LIST, label="multi_select", item_kind=Kind.TEXT, options=("vip", "billing")),
+        "summary": FieldInfo(Kind.TEXT),
+    }
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "col", "message"),
+    [
+        ("status = 'clsoed'", 10, "'clsoed' is not an option of status; did you mean 'closed'?"),
+        ("'clsoed' = status", 1, "'clsoed' is not an option of status; did you mean 'closed'?"),
+        ("status != 'zzz'", 11, "'zzz' is not an option of status"),
+        ("status in ('open', 'pendng')", 20, "'pendng' is not an option of status; did you mean 'pending'?"),
+        ("status not in ['x']", 16, "'x' is not an option of status"),
+        ("'vipp' in tags", 1, "'vipp' is not an option of tags; did you mean 'vip'?"),
+        ("previous(status) = 'opne'", 20, "'opne' is not an option of status; did you mean 'open'?"),
+    ],
+)
+def test_text_compared_with_a_select_must_be_one_of_its_options(text: str, col: int, message: str) -> None:
+    with pytest.raises(ExprError) as err:
+        check(parse(text), TICKET_SCOPE, FUNCTIONS, expected=Kind.BOOLEAN)
+    assert (err.value.col, err.value.code, err.value.message) == (col, "expr.unknown_option", message)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["status = 'closed'", "status in ('open', 'pending')", "'vip' in tags", "status = summary", "summary = 'zzz'"],
+)
+def test_options_and_other_text_compare_freely(text: str) -> None:
+    check(parse(text), TICKET_SCOPE, FUNCTIONS, expected=Kind.BOOLEAN)

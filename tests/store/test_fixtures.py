@@ -242,6 +242,25 @@ def test_a_value_the_store_refuses_names_the_record(store: Store, tmp_path: Path
     assert caught.value.code == "input.invalid"
 
 
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ('price: "1,5"', "expected a number such as -1234.56"),
+        ('price: "\uff14\uff19"', "expected a number such as -1234.56"),
+        ('price: "1_000"', "expected a number such as -1234.56"),
+    ],
+)
+def test_a_fixture_value_in_another_form_is_refused_naming_the_record(
+    store: Store, tmp_path: Path, line: str, message: str
+) -> None:
+    bad = f"item:\n  - key: pc\n    name: PC\n    {line}\n"
+    with pytest.raises(LoomworkError) as caught:
+        load_fixtures(store, _write({"f.yaml": bad}, tmp_path / "fx"))
+    assert caught.value.message.startswith(f"{tmp_path / 'fx' / 'f.yaml'}:2:5 item 'pc': ")
+    assert message in caught.value.message
+    assert _count(store, "item") == 0
+
+
 def test_records_referring_to_each_other_in_a_cycle(store: Store, tmp_path: Path) -> None:
     cycle = "company:\n  - {key: a, name: A, parent: {ref: b}}\n  - {key: b, name: B, parent: {ref: a}}\n"
     with pytest.raises(LoomworkError, match=r"company records refer to each other in a cycle: a -> b -> a"):

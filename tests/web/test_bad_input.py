@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -126,3 +127,162 @@ def test_bad_if_match_and_aggregate(client: TestClient) -> None:
     assert_envelope(client.get("/api/v1/deal/aggregate", params={"metrics": "sum:name"}), 422, "query.bad_metric")
     assert_envelope(client.get("/api/v1/deal/aggregate", params={"metrics": "drop"}), 422)
     assert_envelope(client.get("/api/v1/deal/aggregate", params={"group_by": "nope"}), 422)
+
+
+#: Values Python's own parsers would read (or misread: `1,5` as 15) that the API refuses.
+MISREAD_VALUES = [
+    ("amount", "1,5"),
+    ("amount", "1,50"),
+    ("amount", "1,000.00"),
+    ("amount", "\uff11\uff12"),
+    ("amount", "\u0661\u0662\u066b\u0665"),
+    ("amount", "1_000"),
+    ("amount", " 12"),
+    ("amount", "1e3"),
+]
+
+
+@pytest.mark.parametrize(("key", "raw"), MISREAD_VALUES)
+def test_a_number_in_another_form_is_a_located_422_and_nothing_is_stored(
+    client: TestClient, key: str, raw: str
+) -> None:
+    kept = client.get("/api/v1/deal").json()["data"][0]
+    for r in (
+        client.post("/api/v1/deal", json={"name": "x", key: raw}),
+        client.post("/api/v1/deal/bulk", json=[{"name": "y"}, {"name": "x", key: raw}]),
+        client.patch(f"/api/v1/deal/{kept['id']}", json={key: raw}),
+        client.post("/api/v1/deal", json={"name": "x", "lines": [{"product": "p", "price": raw}]}),
+    ):
+        (error,) = assert_envelope(r, 422, "type.currency")
+        assert error["loc"][-1] in (key, "price")
+        assert error["msg"].startswith("expected a number such as -1234.56 (ASCII digits")
+    assert client.get("/api/v1/deal").json()["data"] == [kept]
+
+
+@pytest.mark.parametrize(
+    ("key", "raw", "code"),
+    [
+        ("founded", "20240105", "type.date"),
+        ("founded", "2024-W01-1", "type.date"),
+        ("founded", "2024-005", "type.date"),
+        ("last_contact", "20240105T100000Z", "type.datetime"),
+        ("last_contact", "2024-01-05T10:00:00+0800", "type.datetime"),
+        ("employees", "\u0661\u0662", "type.integer"),
+        ("employees", "1,000", "type.integer"),
+        ("parent_id", "\uff11", "type.lookup"),
+    ],
+)
+def test_dates_and_whole_numbers_in_other_forms_are_located_422s(
+    client: TestClient, key: str, raw: str, code: str
+) -> None:
+    (error,) = assert_envelope(client.post("/api/v1/company", json={"name": "x", key: raw}), 422, code)
+    assert error["loc"] == ["body", key]
+    assert client.get("/api/v1/company").json()["data"] == []
+
+
+def test_the_documented_forms_are_stored_exactly(client: TestClient) -> None:
+    body = {
+        "name": "x",
+        "revenue": "-1234.56",
+        "rating": 2.5,
+        "employees": "12",
+        "founded": "2024-01-05",
+        "last_contact": "2024-01-05T10:00:00.5+08:00",
+    }
+    r = client.post("/api/v1/company", json=body)
+    assert r.status_code == 201, r.text
+    got = r.json()["data"]
+    assert (got["revenue"], got["rating"], got["employees"]) == ("-1234.56", "2.500", 12)
+    assert (got["founded"], got["last_contact"]) == ("2024-01-05", "2024-01-05T02:00:00.500000Z")
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"amount__gt": "1,5"},
+        {"amount__in": "\uff11,2"},
+        {"amount": " 5"},
+        {"created_at__gt": "20240105T000000Z"},
+        {"id__gt": "\u0661"},
+        {"limit": "\uff11\uff10"},
+        {"limit": "1_0"},
+        {"name__isnull": "yes"},
+        {"name__isnull": ""},
+        {"name__isnull": "maybe"},
+    ],
+)
+def test_query_values_in_another_form_are_422s_naming_the_parameter(client: TestClient, params: dict[str, str]) -> None:
+    (name,) = params
+    (error,) = assert_envelope(client.get("/api/v1/deal", params=params), 422, "query.bad_value")
+    assert error["loc"] == ["query", name]
+
+
+def test_search_by_id_takes_ascii_digits_only(db_url: str, tmp_path: Path) -> None:
+    blueprint = tmp_path / "tally.yaml"
+    blueprint.write_text("app: {name: tally}\nobjects:\n  tally:\n    fields:\n      n: {type: integer}\n")
+    store = make_store(db_url, blueprint)
+    with api_client(store) as c:
+        assert c.post("/api/v1/tally/bulk", json=[{"n": i} for i in range(12)]).status_code == 201
+        assert [t["id"] for t in c.get("/api/v1/tally", params={"q": "12"}).json()["data"]] == [12]
+        assert c.get("/api/v1/tally", params={"q": "\u0661\u0662"}).json()["data"] == []
+    store.db.dispose()
+
+
+def test_if_match_takes_ascii_digits_only(client: TestClient) -> None:
+    kept = client.get("/api/v1/deal").json()["data"][0]
+    # Headers arrive as latin-1: b"\xb2" is '²', which str.isdigit() takes and int() refuses.
+    for tag in (b"\xb2", "\u0661".encode(), b'"1_0"', b"9" * 5000):
+        r = client.patch(f"/api/v1/deal/{kept['id']}", json={"name": "z"}, headers={"If-Match": tag})
+        assert_envelope(r, 422, "header.invalid")
+    assert client.get("/api/v1/deal").json()["data"] == [kept]
+
+
+#: Text-like fields of `company` (tests/everything.yaml) with a value that is valid but for its NUL.
+NUL_VALUES = {
+    "name": "A\x00",
+    "notes": "line\x00",
+    "email": "a\x00b@example.com",
+    "phone": "+86 21\x00",
+    "website": "https://example.com/\x00",
+}
+
+
+@pytest.mark.parametrize(("key", "raw"), NUL_VALUES.items())
+def test_nul_in_text_is_a_422_on_every_write_path_on_both_databases(client: TestClient, key: str, raw: str) -> None:
+    company = client.post("/api/v1/company", json={"name": "Kept"}).json()["data"]
+    body = {"name": "New", key: raw}
+    for r in (
+        client.post("/api/v1/company", json=body),
+        client.post("/api/v1/company/bulk", json=[{"name": "Ok"}, body]),
+        client.patch(f"/api/v1/company/{company['id']}", json={key: raw}),
+    ):
+        errors = assert_envelope(r, 422)
+        assert [(e["loc"][-1], e["code"]) for e in errors] == [(key, "field.invalid")], errors
+    assert client.get("/api/v1/company").json()["data"] == [company]
+
+
+def test_nul_in_a_line_and_in_a_file_name_is_a_422(db_url: str, tmp_path: Path) -> None:
+    store = make_store(db_url, files_dir=tmp_path / "files")
+    with api_client(store) as c:
+        deal = c.post("/api/v1/deal", json={"name": "d", "lines": [{"product": "p"}]}).json()["data"]
+        line = deal["lines"][0]
+        r = c.patch(f"/api/v1/deal/{deal['id']}", json={"lines": [{"id": line["id"], "product": "p\x00"}]})
+        (error,) = assert_envelope(r, 422, "field.invalid")
+        assert error["loc"] == ["body", "lines", 0, "product"]
+        company = c.post("/api/v1/company", json={"name": "A"}).json()["data"]
+        url = f"/api/v1/company/{company['id']}/files/contract"
+        pdf = {"content": b"%PDF-1.4 x", "headers": {"Content-Type": "application/pdf"}}
+        (error,) = assert_envelope(c.put(url, params={"name": "a\x00.pdf"}, **pdf), 422, "query.bad_value")
+        assert error["loc"] == ["query", "name"]
+        assert c.get(f"/api/v1/company/{company['id']}").json()["data"]["contract"] is None
+        assert c.get(f"/api/v1/deal/{deal['id']}").json()["data"]["lines"] == [line]
+    store.db.dispose()
+
+
+def test_content_length_takes_ascii_digits_only(client: TestClient) -> None:
+    body = b'{"name": "x"}'
+    r = client.post("/api/v1/deal", content=body, headers={"Content-Length": b"\xb2"})  # latin-1 '2' superscript
+    assert_envelope(r, 422, "header.invalid")
+    r = client.post("/api/v1/deal", content=body, headers={"Content-Length": b"9" * 5000})
+    assert_envelope(r, 413, "payload.too_large")
+    assert [d["name"] for d in client.get("/api/v1/deal").json()["data"]] == ["keep"]

@@ -362,3 +362,46 @@ def test_injection_is_inert(seeded: tuple[TestClient, Store, list[Opp]], express
     # the table is intact
     assert len(_ids(client, "true")) == len(opps)
     assert client.get("/api/v1/account", params={"limit": 1000}).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("params", "loc", "code", "message"),
+    [
+        (
+            {"filter": "stage = 'wonn'"},
+            ["query", "filter"],
+            "expr.unknown_option",
+            "col 9: 'wonn' is not an option of stage; did you mean 'won'?",
+        ),
+        (
+            {"filter": "stage in ('won', 'lots')"},
+            ["query", "filter"],
+            "expr.unknown_option",
+            "col 18: 'lots' is not an option of stage; did you mean 'lost'?",
+        ),
+        (
+            {"filter": "account.industry != 'manufactoring'"},
+            ["query", "filter"],
+            "expr.unknown_option",
+            "col 21: 'manufactoring' is not an option of account.industry; did you mean 'manufacturing'?",
+        ),
+        (
+            {"stage": "wonn"},
+            ["query", "stage"],
+            "query.bad_value",
+            "stage: 'wonn' is not one of [initial_contact, needs_confirmed, proposal, negotiation, won, lost]; "
+            "did you mean 'won'?",
+        ),
+        ({"stage__in": "won,lots"}, ["query", "stage__in"], "query.bad_value", "stage: 'lots' is not one of"),
+    ],
+)
+def test_a_select_compared_with_text_that_is_not_an_option_is_a_422(
+    seeded: tuple[TestClient, Store, list[Opp]], params: dict[str, str], loc: list[str], code: str, message: str
+) -> None:
+    client, _, _ = seeded
+    for path in ("/api/v1/opportunity", "/api/v1/opportunity/aggregate"):
+        r = client.get(path, params={**params, "group_by": "stage"} if "aggregate" in path else params)
+        assert r.status_code == 422, r.text
+        (error,) = r.json()["errors"]
+        assert (error["loc"], error["code"]) == (loc, code)
+        assert error["msg"].startswith(message), error["msg"]
