@@ -46,6 +46,14 @@ def _cmp(a: Number, b: Number) -> int | None:
     return (x > y) - (x < y)
 
 
+def _scaled(a: Number, places: int) -> int | None:
+    """A number as the scaled integer a column of `places` places stores (null if it cannot)."""
+    if a is None:
+        return None
+    fitted = numbers.fit_places(_dec(a), int(places))
+    return None if fitted is None else int(fitted.scaleb(int(places)))
+
+
 def _round(a: Number, digits: int) -> str | None:
     return None if a is None else str(numbers.round_half_up(_dec(a), int(digits)))
 
@@ -126,6 +134,7 @@ def register_sqlite_functions(dbapi_connection: sqlite3.Connection) -> None:
         "lw_abs": (1, _nullsafe(abs)),
         "lw_cmp": (2, _cmp),
         "lw_round": (2, _round),
+        "lw_scaled": (2, _scaled),
         "lw_add_days": (3, _add_days),
         "lw_date_trunc": (3, _trunc),
     }

@@ -99,7 +99,9 @@ class SqlScope(Protocol):
 
     def column(self, path: tuple[str, ...]) -> ColumnElement[Any]:
         """The stored value at a field path: a column, or a correlated scalar subquery for a
-        related path. On SQLite a decimal is its scaled integer (see `FieldInfo.scale`)."""
+        related path. On SQLite a decimal is its scaled integer (see `FieldInfo.scale`); a
+        computed number typed `ScaledNumber` or `TextNumber` (what `to_sql` gives) is read as
+        that type says instead."""
         ...
 
     def collection(self, name: str) -> SqlCollection:

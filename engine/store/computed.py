@@ -165,7 +165,10 @@ class RowView:
         name = path[0]
         f = self.fields.get(name)
         if f is not None and f.type == "formula" and f.column is None:
-            value = self.loader.store.logic[self.obj.name].virtual[name].run(self)
+            # as a stored formula would hold it (the SQL side gives the same: `TableScope.column`)
+            value = self.loader.store.types["formula"].fit(
+                f, self.loader.store.logic[self.obj.name].virtual[name].run(self)
+            )
         else:
             value = self.values.get(self._column(name))
         if len(path) == 1:
@@ -260,7 +263,8 @@ class TableScope:
         f = self.fields.get(name)
         if len(path) == 1:
             if f is not None and f.type == "formula" and f.column is None:
-                return to_sql(self.store.logic[self.obj.name].virtual[name].typed, self)
+                typed = self.store.logic[self.obj.name].virtual[name].typed
+                return to_sql(typed, self, places=self.store.types["formula"].places(f))
             col: ColumnElement[Any] = self.table.c[f.column or name if f is not None else name]
             return col
         target = f.target if f is not None and f.type == "lookup" else self.obj.parent

@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from engine.blueprint.model import App, ObjectDef
 from engine.errors import Conflict, FieldProblem, InputInvalid, NotFound
-from engine.expr import DEFAULT_LIMITS, builtin_functions, to_sql
+from engine.expr import DEFAULT_LIMITS, builtin_functions
 from engine.store import autonumber, bulk, guard, history, integrity, lines, query, trash
 from engine.store.access import CREATE, DELETE, READ, UPDATE, Access, require
 from engine.store.computed import (
@@ -150,7 +150,7 @@ class Store:
         if cacheable and obj.name in self._virtual_sql:
             return self._virtual_sql[obj.name]
         scope = TableScope(self, obj, table)
-        columns = {name: to_sql(c.typed, scope).label(name) for name, c in virtual.items()}
+        columns = {name: scope.column((name,)).label(name) for name in virtual}
         # Built once per object for its own table, unless a formula reads the clock (today(), now()).
         if cacheable and not any(reads_clock(c.typed) for c in virtual.values()):
             self._virtual_sql[obj.name] = columns
