@@ -17,6 +17,7 @@ from engine.store import history, integrity
 from engine.store.access import Access
 
 if TYPE_CHECKING:
+    from engine.store.cascade import Journal
     from engine.store.records import Store
 
 
@@ -32,8 +33,10 @@ def replace_lines(
     *,
     creating: bool,
     access: Access | None = None,
+    journal: Journal,
 ) -> bool:
-    """Make the parent's lines equal `lines`: update those with an id, insert new ones, drop the rest."""
+    """Make the parent's lines equal `lines`: update those with an id, insert new ones, drop the rest
+    (each noted in `journal`, for the formulas elsewhere that read them)."""
     child = store.app.object(str(parent.field(fname).target))
     table = store.tables[child.name]
     link = table.c[f"{parent.name}_id"]
@@ -48,6 +51,7 @@ def replace_lines(
     gone = set(existing) - keep
     if gone:
         conn.execute(delete(table).where(table.c.id.in_(gone)))
+        journal.deleted(child, [existing[i] for i in gone], settled=True)
         history.write(
             conn,
             store.history_table,
@@ -91,6 +95,7 @@ def replace_lines(
             conn.execute(
                 update(table).where(table.c.id == line_id).values(**diff, updated_at=now, version=table.c.version + 1)
             )
+            journal.updated(child, old, diff, settled=True)
             history.write(
                 conn,
                 store.history_table,
@@ -105,6 +110,7 @@ def replace_lines(
         ids = store._insert_rows(conn, table, new_rows)
         for row, i in zip(new_rows, ids, strict=True):
             row["id"] = i
+        journal.created(child, new_rows)
         history.write(conn, store.history_table, history.record_created(child.name, ids, actor, now))
         changed = True
     return changed

@@ -19,6 +19,7 @@ from engine.errors import Conflict, FieldProblem, InputInvalid, NotFound
 from engine.expr import DEFAULT_LIMITS, builtin_functions
 from engine.store import autonumber, bulk, guard, history, integrity, lines, query, trash
 from engine.store.access import CREATE, DELETE, READ, UPDATE, Access, require
+from engine.store.cascade import Cascade, Journal
 from engine.store.computed import (
     FilterCache,
     Loader,
@@ -63,6 +64,7 @@ class Store:
         self.functions = builtin_functions()
         self.expr_limits = DEFAULT_LIMITS
         self.logic = compile_logic(app, types, self.functions)
+        self.cascade = Cascade(self, self.logic)
         self.filters = FilterCache()
         self._virtual_sql: dict[str, dict[str, Any]] = {}
         self.before_save: list[BeforeSave] = []
@@ -188,7 +190,8 @@ class Store:
                 written: list[dict[str, Any]] = []
                 record_id = self._insert(conn, obj, [coerced], actor, utcnow(), written, access)[0]
                 guard.in_scope(self, conn, obj, [record_id], READ, access, "owner_id" in coerced.values)
-                if obj.child_fields or self.logic[obj.name].virtual or self.logic[obj.name].has_aggregates:
+                logic = self.logic[obj.name]
+                if obj.child_fields or logic.virtual or logic.has_aggregates or self.cascade.may_change(obj):
                     record = self._fetch(conn, obj, record_id)
                 else:  # nothing was computed after the insert: the row as written is the record
                     table = self.tables[obj.name]
@@ -297,10 +300,15 @@ class Store:
         for row, record_id in zip(rows, ids, strict=True):
             row["id"] = record_id
         history.write(conn, self.history_table, history.record_created(obj.name, ids, actor, now))
+        journal = Journal(self.app)
+        journal.created(obj, rows)
         for c, record_id in zip(items, ids, strict=True):
             for fname, sent in c.children.items():
-                lines.replace_lines(self, conn, obj, fname, record_id, sent, actor, now, creating=True, access=access)
-        self._settle(conn, obj, ids, {}, actor, now, record_history=False)
+                lines.replace_lines(
+                    self, conn, obj, fname, record_id, sent, actor, now, creating=True, access=access, journal=journal
+                )
+        self._settle(conn, obj, ids, {}, actor, now, record_history=False, journal=journal)
+        self.cascade.propagate(conn, journal, actor, now)
         if written is not None:
             written.extend(rows)
         return ids
@@ -334,6 +342,7 @@ class Store:
         now: datetime,
         *,
         record_history: bool,
+        journal: Journal,
     ) -> None:
         """After lines are written: formulas and rules over collections, then the same for the parent."""
         logic = self.logic[obj.name]
@@ -355,6 +364,7 @@ class Store:
             changed = compute_formulas(self, loader, obj, values, prev, aggregates=True)
             if changed:
                 conn.execute(update(table).where(table.c.id == record_id).values(**changed))
+                journal.updated(obj, row, changed, settled=True)
                 if record_history:
                     rows = history.record_changed(self.codec, obj.name, record_id, row, changed, actor, now)
                     history.write(conn, self.history_table, rows)
@@ -362,7 +372,8 @@ class Store:
         if problems:
             raise InputInvalid(problems[:100])
         if obj.parent and parents:
-            self._settle(conn, self.app.object(obj.parent), sorted(parents), {}, actor, now, record_history=True)
+            parent = self.app.object(obj.parent)
+            self._settle(conn, parent, sorted(parents), {}, actor, now, record_history=True, journal=journal)
 
     @staticmethod
     def _insert_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> list[int]:
@@ -457,10 +468,11 @@ class Store:
         for hook in self.before_save:
             hook(self, conn, obj, changes, current)
         now = utcnow()
+        journal = Journal(self.app)
         lines_changed = False
         for fname, sent in coerced.children.items():
             lines_changed |= lines.replace_lines(
-                self, conn, obj, fname, record_id, sent, actor, now, creating=False, access=access
+                self, conn, obj, fname, record_id, sent, actor, now, creating=False, access=access, journal=journal
             )
         if not changes and not lines_changed:
             return current
@@ -481,7 +493,9 @@ class Store:
             self.history_table,
             history.record_changed(self.codec, obj.name, record_id, current, changes, actor, now),
         )
-        self._settle(conn, obj, [record_id], {record_id: current}, actor, now, record_history=True)
+        journal.updated(obj, current, changes, settled=True)
+        self._settle(conn, obj, [record_id], {record_id: current}, actor, now, record_history=True, journal=journal)
+        self.cascade.propagate(conn, journal, actor, now)
         return self._fetch(conn, obj, record_id)
 
     def set_attachment(

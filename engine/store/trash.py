@@ -16,6 +16,7 @@ from engine.blueprint.model import FieldDef, ObjectDef
 from engine.errors import Conflict, Forbidden, NotFound
 from engine.store import guard, history
 from engine.store.access import DELETE, READ, Access
+from engine.store.cascade import Journal
 
 if TYPE_CHECKING:
     from engine.store.records import Store
@@ -54,20 +55,29 @@ def delete_record(
                     },
                 ).scalar_one()
             )
-            _remove(store, conn, entry, actor, now)
-            _settle_parent(store, conn, obj, entry["record"], actor, now)
+            journal = Journal(store.app)
+            _remove(store, conn, entry, actor, now, journal)
+            _settle_parent(store, conn, obj, entry["record"], actor, now, journal)
+            store.cascade.propagate(conn, journal, actor, now)
     except IntegrityError:
         raise Conflict(f"{obj.name} {record_id} is still referred to", code="record.referenced") from None
     return trash_id
 
 
 def _settle_parent(
-    store: Store, conn: Connection, obj: ObjectDef, record: dict[str, Any], actor: int | None, now: datetime
+    store: Store,
+    conn: Connection,
+    obj: ObjectDef,
+    record: dict[str, Any],
+    actor: int | None,
+    now: datetime,
+    journal: Journal,
 ) -> None:
     """A line came or went on its own: the parent's formulas and rules over its lines apply again."""
     parent_id = record.get(f"{obj.parent}_id") if obj.parent else None
     if obj.parent and parent_id is not None:
-        store._settle(conn, store.app.object(obj.parent), [int(parent_id)], {}, actor, now, record_history=True)
+        parent = store.app.object(obj.parent)
+        store._settle(conn, parent, [int(parent_id)], {}, actor, now, record_history=True, journal=journal)
 
 
 def _snapshot(
@@ -105,15 +115,23 @@ def _snapshot(
     return entry
 
 
-def _remove(store: Store, conn: Connection, entry: dict[str, Any], actor: int | None, now: datetime) -> None:
+def _remove(
+    store: Store, conn: Connection, entry: dict[str, Any], actor: int | None, now: datetime, journal: Journal
+) -> None:
+    record = entry["record"]
     for nulled in entry["nulled"]:
         table = store.tables[nulled["object"]]
         conn.execute(update(table).where(table.c.id.in_(nulled["ids"])).values({nulled["column"]: None}))
+        journal.relinked(store.app.object(nulled["object"]), nulled["ids"], nulled["column"], int(record["id"]))
     for sub in entry["cascaded"]:
-        _remove(store, conn, sub, actor, now)
-    table = store.tables[entry["object"]]
-    record = entry["record"]
+        _remove(store, conn, sub, actor, now, journal)
+    obj = store.app.object(entry["object"])
+    table = store.tables[obj.name]
     conn.execute(delete(table).where(table.c.id == record["id"]))
+    # a line deleted on its own has its parent settled by the caller; anything else is recomputed
+    journal.deleted(obj, [record], settled=False)
+    for f in obj.child_fields:
+        journal.deleted(store.app.object(str(f.target)), record.get(f.name) or [], settled=False)
     history.write(
         conn,
         store.history_table,
@@ -154,12 +172,14 @@ def restore_record(
             ).first()
             if row is None:
                 raise NotFound(f"{obj.name} {record_id} is not in the trash", code="trash.not_found")
-            _put_back(store, conn, row.data, actor, now)
+            journal = Journal(store.app)
+            _put_back(store, conn, row.data, actor, now, journal)
             try:  # raising here rolls the put-back back
                 guard.reach(store, conn, obj, record_id, DELETE, access)
             except (NotFound, Forbidden):
                 raise NotFound(f"{obj.name} {record_id} is not in the trash", code="trash.not_found") from None
-            _settle_parent(store, conn, obj, row.data["record"], actor, now)
+            _settle_parent(store, conn, obj, row.data["record"], actor, now, journal)
+            store.cascade.propagate(conn, journal, actor, now)
             conn.execute(delete(trash).where(trash.c.id == row.id))
             record = store._fetch(conn, obj, record_id)
     except IntegrityError:
@@ -170,7 +190,11 @@ def restore_record(
     return record
 
 
-def _put_back(store: Store, conn: Connection, entry: dict[str, Any], actor: int | None, now: datetime) -> None:
+def _put_back(
+    store: Store, conn: Connection, entry: dict[str, Any], actor: int | None, now: datetime, journal: Journal
+) -> None:
+    """Insert the record, its lines and what cascaded from it, and link what was cleared back;
+    their stored formulas are recomputed (what they read may have changed meanwhile)."""
     obj = store.app.object(entry["object"])
     table = store.tables[obj.name]
     record = dict(entry["record"])
@@ -178,25 +202,27 @@ def _put_back(store: Store, conn: Connection, entry: dict[str, Any], actor: int 
     known = {c.key for c in table.c}
     values = store.codec.from_json(obj.name, {k: v for k, v in record.items() if k in known})
     conn.execute(insert(table), values)
+    journal.created(obj, [values], settled=False)
     for fname, lines in children.items():
         child = store.app.object(str(obj.field(fname).target))
         child_table = store.tables[child.name]
         child_known = {c.key for c in child_table.c}
         for line in lines:
-            conn.execute(
-                insert(child_table),
-                store.codec.from_json(child.name, {k: v for k, v in line.items() if k in child_known}),
-            )
+            line_values = store.codec.from_json(child.name, {k: v for k, v in line.items() if k in child_known})
+            conn.execute(insert(child_table), line_values)
+            journal.created(child, [line_values], settled=False)
     for sub in entry["cascaded"]:
-        _put_back(store, conn, sub, actor, now)
+        _put_back(store, conn, sub, actor, now, journal)
     for nulled in entry["nulled"]:
         other = store.tables[nulled["object"]]
         column = other.c[nulled["column"]]
-        conn.execute(
+        relinked = conn.execute(
             update(other)
             .where(other.c.id.in_(nulled["ids"]), column.is_(None))
             .values({nulled["column"]: record["id"]})
-        )
+            .returning(other.c.id)
+        ).scalars()
+        journal.relinked(store.app.object(nulled["object"]), list(relinked), nulled["column"], int(record["id"]))
     history.write(
         conn,
         store.history_table,

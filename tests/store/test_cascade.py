@@ -1,0 +1,239 @@
+"""A stored formula that reads another record is recomputed, in the same transaction, whenever
+that record changes: through lookups, over collections of related records and child lines,
+through virtual formulas and along chains of stored formulas, on both databases."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from engine.store.records import Store
+from tests.helpers import make_store
+
+BLUEPRINT = """
+app: {name: sales}
+objects:
+  region:
+    fields:
+      name: {type: text}
+      code: {type: text}
+  account:
+    fields:
+      name: {type: text}
+      sector: {type: text}
+      region: {type: lookup, object: region, on_delete: set_null}
+      label: {type: formula, expression: "name + ' (' + coalesce(sector, '-') + ')'", stored: false}
+      won_value: {type: formula, expression: "sum(opportunity, o.amount, o.stage = 'won')"}
+      deals: {type: formula, expression: "count(opportunity)"}
+      big_deals: {type: formula, expression: "count(opportunity, o.big)"}
+  opportunity:
+    fields:
+      name: {type: text}
+      amount: {type: currency}
+      stage: {type: text}
+      account: {type: lookup, object: account, on_delete: set_null}
+      sector: {type: formula, expression: "account.sector"}
+      region_code: {type: formula, expression: "account.region.code"}
+      account_label: {type: formula, expression: "account.label"}
+      big: {type: formula, expression: "amount >= 1000"}
+      share: {type: formula, expression: "if(account.won_value > 0, amount / account.won_value, 0)", scale: 4}
+      tag: {type: formula, expression: "coalesce(sector, '?') + '/' + stage"}
+    rules:
+      - name: sector_for_won
+        when: "stage = 'won' and is_blank(sector)"
+        message: {en: A won deal needs an account with a sector}
+  product:
+    fields:
+      name: {type: text}
+      price: {type: currency}
+      units: {type: formula, expression: "sum(quote_line as l, l.quantity)"}
+  quote:
+    fields:
+      name: {type: text}
+      rate: {type: decimal}
+      lines: {type: child_table, object: quote_line}
+      total: {type: formula, expression: "sum(lines, l.line_total)"}
+  quote_line:
+    fields:
+      product: {type: lookup, object: product}
+      quantity: {type: integer}
+      unit_price: {type: formula, expression: "product.price * quote.rate"}
+      line_total: {type: formula, expression: "quantity * unit_price"}
+"""
+
+
+@pytest.fixture
+def store(db_url: str, tmp_path: Path) -> Iterator[Store]:
+    path = tmp_path / "sales.yaml"
+    path.write_text(BLUEPRINT)
+    store = make_store(db_url, blueprint=path)
+    yield store
+    store.db.dispose()
+
+
+def deal(store: Store, account: int | None, amount: str, stage: str = "won") -> dict[str, Any]:
+    return store.create("opportunity", {"name": "d", "amount": amount, "stage": stage, "account_id": account})
+
+
+def values(store: Store, object_name: str, record_id: int, *names: str) -> tuple[Any, ...]:
+    record = store.get(object_name, record_id)
+    return tuple(record[n] for n in names)
+
+
+def test_a_change_reaches_the_formulas_that_read_it_through_lookups(store: Store) -> None:
+    north = store.create("region", {"name": "North", "code": "N"})["id"]
+    south = store.create("region", {"name": "South", "code": "S"})["id"]
+    acme = store.create("account", {"name": "Acme", "sector": "energy", "region_id": north})["id"]
+    first, second = deal(store, acme, "10.00")["id"], deal(store, acme, "30.00", "open")["id"]
+    assert values(store, "opportunity", first, "sector", "region_code", "account_label", "tag") == (
+        "energy",
+        "N",
+        "Acme (energy)",
+        "energy/won",
+    )
+    store.update("account", acme, {"sector": "retail"}, actor=None)
+    # the lookup, the virtual formula it goes through, and the local formula reading the result
+    for record_id, stage in ((first, "won"), (second, "open")):
+        assert values(store, "opportunity", record_id, "sector", "account_label", "tag") == (
+            "retail",
+            "Acme (retail)",
+            f"retail/{stage}",
+        )
+    store.update("account", acme, {"region_id": south})  # re-pointed one hop away
+    assert values(store, "opportunity", first, "region_code") == ("S",)
+    store.update("region", south, {"code": "SX"})  # two hops away
+    assert values(store, "opportunity", first, "region_code") == ("SX",)
+    assert values(store, "opportunity", second, "region_code") == ("SX",)
+
+
+def test_derived_changes_keep_the_version_and_write_recompute_history(store: Store) -> None:
+    acme = store.create("account", {"name": "Acme", "sector": "energy"})["id"]
+    record = deal(store, acme, "10.00")
+    store.update("account", acme, {"sector": "retail"}, actor=None)
+    after = store.get("opportunity", record["id"])
+    # the deal was not edited: a client holding version 1 may still change it (If-Match: "1")
+    assert (after["version"], after["updated_at"]) == (1, record["updated_at"])
+    assert store.update("opportunity", record["id"], {"name": "renamed"}, version=1)["sector"] == "retail"
+    changes = [(h["action"], h["field"], h["old"], h["new"]) for h in store.history("opportunity", record["id"])]
+    assert ("recompute", "sector", "energy", "retail") in changes
+    assert ("recompute", "tag", "energy/won", "retail/won") in changes
+
+
+def test_a_repointed_lookup_changes_the_old_and_the_new_target(store: Store) -> None:
+    acme = store.create("account", {"name": "Acme", "sector": "energy"})["id"]
+    globex = store.create("account", {"name": "Globex", "sector": "retail"})["id"]
+    moving = deal(store, acme, "100.00")["id"]
+    deal(store, acme, "5.00")
+    assert values(store, "account", acme, "won_value", "deals") == (Decimal("105.00"), 2)
+    moved = store.update("opportunity", moving, {"account_id": globex})
+    assert moved["sector"] == "retail"
+    assert values(store, "account", acme, "won_value", "deals") == (Decimal("5.00"), 1)
+    assert values(store, "account", globex, "won_value", "deals") == (Decimal("100.00"), 1)
+
+
+def test_aggregates_over_related_records_follow_every_write(store: Store) -> None:
+    acme = store.create("account", {"name": "Acme", "sector": "energy"})["id"]
+    big = deal(store, acme, "1000.00")["id"]
+    assert values(store, "account", acme, "won_value", "deals", "big_deals") == (Decimal("1000.00"), 1, 1)
+    store.update("opportunity", big, {"amount": "999.99"})  # also a chain: big is a stored formula
+    assert values(store, "account", acme, "won_value", "big_deals") == (Decimal("999.99"), 0)
+    store.update("opportunity", big, {"stage": "lost"})
+    assert values(store, "account", acme, "won_value") == (Decimal("0.00"),)
+    ids = store.create_many(
+        "opportunity",
+        [{"name": "b", "amount": "2000", "stage": "won", "account_id": acme} for _ in range(3)],
+    )
+    assert values(store, "account", acme, "won_value", "deals", "big_deals") == (Decimal("6000.00"), 4, 3)
+    store.delete("opportunity", ids[0])
+    assert values(store, "account", acme, "won_value", "deals", "big_deals") == (Decimal("4000.00"), 3, 2)
+    store.restore("opportunity", ids[0])
+    assert values(store, "account", acme, "won_value", "deals", "big_deals") == (Decimal("6000.00"), 4, 3)
+
+
+def test_a_chain_of_stored_formulas_is_followed(store: Store) -> None:
+    acme = store.create("account", {"name": "Acme", "sector": "energy"})["id"]
+    first = deal(store, acme, "100.00")["id"]
+    second = deal(store, acme, "300.00")["id"]
+    assert values(store, "opportunity", first, "share") == (Decimal("0.2500"),)
+    # the second deal changes the account's sum, which the first deal's share reads
+    store.update("opportunity", second, {"amount": "100.00"})
+    assert values(store, "opportunity", first, "share") == (Decimal("0.5000"),)
+    assert values(store, "opportunity", second, "share") == (Decimal("0.5000"),)
+
+
+def test_deleting_a_record_clears_and_restoring_it_brings_back_what_reads_it(store: Store) -> None:
+    acme = store.create("account", {"name": "Acme", "sector": "energy"})["id"]
+    kept = deal(store, acme, "10.00", "open")["id"]
+    store.delete("account", acme)  # on_delete: set_null
+    assert values(store, "opportunity", kept, "account_id", "sector", "account_label", "tag") == (
+        None,
+        None,
+        None,
+        "?/open",
+    )
+    store.restore("account", acme)
+    assert values(store, "opportunity", kept, "account_id", "sector", "tag") == (acme, "energy", "energy/open")
+    assert values(store, "account", acme, "deals", "won_value") == (1, Decimal("0.00"))
+
+
+def test_rules_of_records_changed_by_cascade_are_not_checked(store: Store) -> None:
+    acme = store.create("account", {"name": "Acme", "sector": "energy"})["id"]
+    won = deal(store, acme, "10.00")["id"]
+    # the deal now breaks its rule, but the user changed the account, not the deal
+    store.update("account", acme, {"sector": None})
+    assert values(store, "opportunity", won, "sector") == (None,)
+
+
+def test_lines_follow_their_product_and_their_parent(store: Store) -> None:
+    chair = store.create("product", {"name": "chair", "price": "10.00"})["id"]
+    desk = store.create("product", {"name": "desk", "price": "100.00"})["id"]
+    quote = store.create(
+        "quote",
+        {
+            "name": "q",
+            "rate": "1",
+            "lines": [{"product_id": chair, "quantity": 2}, {"product_id": desk, "quantity": 1}],
+        },
+    )
+    assert quote["total"] == Decimal("120.00")
+    assert values(store, "product", chair, "units") == (2,)
+    store.update("product", chair, {"price": "20.00"})  # line price, line total, then the quote's total
+    assert values(store, "quote", quote["id"], "total") == (Decimal("140.00"),)
+    store.update("quote", quote["id"], {"rate": "0.5"})  # every line reads its quote's rate
+    assert values(store, "quote", quote["id"], "total") == (Decimal("70.00"),)
+    lines = store.get("quote", quote["id"])["lines"]
+    assert [line["unit_price"] for line in lines] == [Decimal("10.00"), Decimal("50.00")]
+    store.update("quote", quote["id"], {"lines": [{"id": lines[0]["id"], "quantity": 5}]})  # desk line dropped
+    assert values(store, "product", chair, "units") == (5,)
+    assert values(store, "product", desk, "units") == (0,)
+    store.delete("quote", quote["id"])
+    assert values(store, "product", chair, "units") == (0,)
+    store.restore("quote", quote["id"])
+    assert values(store, "product", chair, "units") == (5,)
+
+
+def test_recomputing_is_set_based(store: Store) -> None:
+    """As many statements for an account with 40 deals as for one with 2."""
+
+    def statements_to_change(deals: int) -> int:
+        account = store.create("account", {"name": "A", "sector": "x"})["id"]
+        ids = store.create_many("opportunity", [{"name": "d", "amount": "1", "account_id": account}] * deals)
+        seen: list[str] = []
+
+        def count(*args: Any) -> None:
+            seen.append(str(args[2]))
+
+        sa.event.listen(store.db.engine, "before_cursor_execute", count)
+        try:
+            store.update("account", account, {"sector": "y"})
+        finally:
+            sa.event.remove(store.db.engine, "before_cursor_execute", count)
+        assert {store.get("opportunity", i)["sector"] for i in ids} == {"y"}
+        return len(seen)
+
+    assert statements_to_change(2) == statements_to_change(40)
