@@ -64,6 +64,8 @@ def fit_places(value: Decimal | int, places: int) -> Decimal | None:
     """A number as a column of `places` decimal places holds it: rounded half away from zero;
     None when it needs more than `STORED_DIGITS` digits (no stored column could hold it)."""
     rounded = EXACT.quantize(to_decimal(value), Decimal(1).scaleb(-places))
+    if rounded.is_zero():
+        return rounded.copy_abs()  # -0.004 is stored as 0.00, as the databases hold it
     return rounded if abs(rounded) < Decimal(10) ** (STORED_DIGITS - places) else None
 
 

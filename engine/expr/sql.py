@@ -18,7 +18,7 @@ from sqlalchemy import ColumnElement
 from engine.errors import ExprError
 from engine.expr.numbers import DIVISION_SCALE
 from engine.expr.python import utc_now
-from engine.expr.sqlvalue import DECIMAL_BOUND, INT64, ScaledNumber, SqlContext, SqlValue, TextNumber
+from engine.expr.sqlvalue import DECIMAL_BOUND, INT64, SqlContext, SqlValue
 from engine.expr.typed import TAggregate, TBinary, TCall, TField, TIf, TList, TLiteral, TRecordFn, TUnary, Typed
 from engine.expr.types import Kind, SqlScope
 
@@ -32,7 +32,7 @@ def to_sql(
 
     `today()`/`now()` become parameters computed from `clock` when the statement runs. With
     `places`, a number is given as a column of that many decimal places holds it (a formula's
-    value: see `SqlContext.fit`); the column's type then tells an enclosing expression how."""
+    value: see `SqlContext.fit`), so a scope may return it as that column (`SqlScope.column`)."""
     ctx = SqlContext(scope.dialect, clock)
     value = _Compiler(ctx, [scope]).compile(typed)
     if places is not None and value.kind is Kind.NUMBER:
@@ -72,12 +72,6 @@ class _Compiler:
         expr = self.scopes[node.frame].column(node.path)
         if node.kind is not Kind.NUMBER:
             return SqlValue(expr, node.kind)
-        # A computed column (a virtual formula) says by its type how it holds its number.
-        held = expr.type
-        if isinstance(held, ScaledNumber):
-            return SqlValue(expr, Kind.NUMBER, held.scale, bound=held.bound)
-        if isinstance(held, TextNumber):
-            return SqlValue(expr, Kind.NUMBER, node.info.scale, text=self.ctx.sqlite)
         scale = node.info.scale
         return SqlValue(expr, Kind.NUMBER, scale, bound=DECIMAL_BOUND if scale else INT64)
 

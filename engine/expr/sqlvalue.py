@@ -37,16 +37,14 @@ _COMPARE: dict[str, Callable[[Any, Any], ColumnElement[bool]]] = {
 
 
 class ScaledNumber(TypeDecorator[Decimal]):
-    """Reads a scaled integer back as the Decimal it stands for. As the type of a column a scope
-    returns, it says how the column holds its value: `scale` places, magnitude below `bound`."""
+    """Reads a scaled integer back as the Decimal it stands for."""
 
     impl = sa.BigInteger
     cache_ok = True
 
-    def __init__(self, scale: int = 0, bound: int = INT64) -> None:
+    def __init__(self, scale: int = 0) -> None:
         super().__init__()
         self.scale = scale
-        self.bound = bound
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
         return None if value is None else scaled_to_decimal(int(value), self.scale)
@@ -210,7 +208,7 @@ class SqlContext:
         if v.kind is Kind.NUMBER:
             if not self.sqlite:
                 return sa.type_coerce(v.expr, TextNumber())
-            return sa.type_coerce(v.expr, TextNumber() if v.text else ScaledNumber(v.scale, v.bound or INT64))
+            return sa.type_coerce(v.expr, TextNumber() if v.text else ScaledNumber(v.scale))
         types: dict[Kind, TypeEngine[Any]] = {
             Kind.TEXT: sa.String(),
             Kind.BOOLEAN: sa.Boolean(),

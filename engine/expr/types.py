@@ -100,8 +100,7 @@ class SqlScope(Protocol):
     def column(self, path: tuple[str, ...]) -> ColumnElement[Any]:
         """The stored value at a field path: a column, or a correlated scalar subquery for a
         related path. On SQLite a decimal is its scaled integer (see `FieldInfo.scale`); a
-        computed number typed `ScaledNumber` or `TextNumber` (what `to_sql` gives) is read as
-        that type says instead."""
+        computed field (a virtual formula) must hold its value the same way (`to_sql(places=)`)."""
         ...
 
     def collection(self, name: str) -> SqlCollection:
