@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from engine.errors import Conflict, InputInvalid, NotFound
 from engine.store.records import Store
-from tests.helpers import make_store
+from tests.helpers import api_client, make_store
 
 BLUEPRINT = """
 app: {name: sales}
@@ -363,3 +363,15 @@ def test_no_stored_formula_is_stale_after_any_sequence_of_writes(store: Store, w
         except (InputInvalid, NotFound, Conflict):
             continue  # a refused write changes nothing
         assert stale(store) == [], f"after {op}"
+
+
+def test_an_if_match_read_before_a_derived_change_is_still_accepted(store: Store) -> None:
+    client = api_client(store)
+    acme = store.create("account", {"name": "Acme", "sector": "energy"})["id"]
+    record = client.get(f"/api/v1/opportunity/{deal(store, acme, '10.00')['id']}")
+    etag = record.headers["ETag"]
+    assert client.patch(f"/api/v1/account/{acme}", json={"sector": "retail"}).status_code == 200
+    path = f"/api/v1/opportunity/{record.json()['data']['id']}"
+    changed = client.patch(path, json={"name": "renamed"}, headers={"If-Match": etag})
+    assert changed.status_code == 200
+    assert (changed.json()["data"]["sector"], changed.headers["ETag"]) == ("retail", '"2"')

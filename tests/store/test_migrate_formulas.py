@@ -90,9 +90,9 @@ def test_new_stored_formulas_are_computed_for_existing_records_and_counted_in_th
     assert "computes 2 records, 1000 at a time" in text  # the accounts'
     # share reads won: computed after it
     described = [step.op.describe() for step in plan.steps]
-    assert described.index(
-        "compute formula account.won for existing records (new formula)"
-    ) < described.index("compute formula opportunity.share for existing records (new formula)")
+    assert described.index("compute formula account.won for existing records (new formula)") < described.index(
+        "compute formula opportunity.share for existing records (new formula)"
+    )
     apply_plan(db, plan)
     assert column(db, v2, "opportunity", "sector") == ["energy", "energy", "retail", "retail", None]
     assert column(db, v2, "account", "won") == [Decimal("40.00"), Decimal("20.00")]
