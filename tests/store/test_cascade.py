@@ -4,6 +4,7 @@ through virtual formulas and along chains of stored formulas, on both databases.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -375,3 +376,35 @@ def test_an_if_match_read_before_a_derived_change_is_still_accepted(store: Store
     changed = client.patch(path, json={"name": "renamed"}, headers={"If-Match": etag})
     assert changed.status_code == 200
     assert (changed.json()["data"]["sector"], changed.headers["ETag"]) == ("retail", '"2"')
+
+
+@pytest.mark.postgres
+def test_two_writers_meeting_in_a_chain_one_gives_way_with_409(pg_url: str, tmp_path: Path) -> None:
+    """Two deals of one account change at once; each write recomputes the account's sum, then the
+    share of every deal of it, so each waits for the other's deal: PostgreSQL aborts one, which
+    is a 409 `record.busy` (try again), never a server error, and nothing is left stale."""
+    path = tmp_path / "sales.yaml"
+    path.write_text(BLUEPRINT)
+    store = make_store(pg_url, blueprint=path)
+    acme = store.create("account", {"name": "Acme", "sector": "energy"})["id"]
+    first, second = deal(store, acme, "10.00")["id"], deal(store, acme, "30.00")["id"]
+    both_locked = threading.Barrier(2, timeout=10)
+    store.before_save.append(lambda *_: both_locked.wait())  # each holds its own deal's row lock
+    outcomes: dict[int, str] = {}
+
+    def change(record_id: int) -> None:
+        try:
+            store.update("opportunity", record_id, {"amount": "20.00"})
+            outcomes[record_id] = "ok"
+        except Conflict as exc:
+            outcomes[record_id] = exc.code
+
+    threads = [threading.Thread(target=change, args=(i,)) for i in (first, second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    store.before_save.clear()
+    assert sorted(outcomes.values()) == ["ok", "record.busy"]
+    assert stale(store) == []
+    store.db.dispose()
