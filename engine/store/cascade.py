@@ -150,8 +150,8 @@ class Cascade:
         for read in self.dependents.readers.get(change.obj, ()):
             if _triggers(self.store.app, read, change):
                 reached = _reach(self.store, read, change)
-                if not isinstance(reached, set) or reached:
-                    pending.setdefault(read.formula, []).append(reached)
+                if reached:
+                    pending.setdefault(read.formula, []).extend(reached)
 
     def _lock(self, conn: Connection, obj: ObjectDef, reached: Sequence[set[int] | Select[Any]]) -> list[int]:
         """The ids reached, locked on PostgreSQL before their values are read (a concurrent write
@@ -249,27 +249,28 @@ def _triggers(app: App, read: Read, change: Change) -> bool:
     return change.fields is None or bool(change.fields & read.fields)
 
 
-def _reach(store: Store, read: Read, change: Change) -> set[int] | Select[Any]:
-    """Ids of the formula's records that reach the changed rows along the route, walked backwards."""
+def _reach(store: Store, read: Read, change: Change) -> list[set[int] | Select[Any]]:
+    """Ids of the formula's records that reach the changed rows, walked back along the route: sets
+    of ids, or queries giving them (each with at most `CHUNK` ids bound)."""
     tables = store.tables
-    route = read.route
-    found: set[int] | Select[Any]
     last = read.last
-    if last is None:
-        found = set(change.ids)
-    elif last.kind == "items":
-        found = set(change.links.get(last.column, set()))
-    else:
-        source = tables[last.source]
-        found = select(source.c.id).where(source.c[last.column].in_(sorted(change.ids)))
-    if isinstance(found, set) and not found:
-        return found
-    for hop in reversed(route[:-1]):
-        within = sorted(found) if isinstance(found, set) else found
+    start = change.links.get(last.column, set()) if last is not None and last.kind == "items" else change.ids
+    found: list[set[int] | Select[Any]] = [set(chunk) for chunk in _chunks(start)]
+    hops = read.route if last is not None and last.kind == "lookup" else read.route[:-1]
+    for hop in reversed(hops):
         if hop.kind == "lookup":
             source = tables[hop.source]
-            found = select(source.c.id).where(source.c[hop.column].in_(within))
+            found = [select(source.c.id).where(source.c[hop.column].in_(_bound(part))) for part in found]
         else:
             items = tables[hop.target]
-            found = select(items.c[hop.column]).where(items.c.id.in_(within))
+            found = [select(items.c[hop.column]).where(items.c.id.in_(_bound(part))) for part in found]
     return found
+
+
+def _chunks(ids: set[int]) -> list[list[int]]:
+    ordered = sorted(ids)
+    return [ordered[i : i + CHUNK] for i in range(0, len(ordered), CHUNK)]
+
+
+def _bound(part: set[int] | Select[Any]) -> list[int] | Select[Any]:
+    return sorted(part) if isinstance(part, set) else part

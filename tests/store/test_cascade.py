@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine.errors import Conflict, InputInvalid, NotFound
+from engine.store import cascade
 from engine.store.records import Store
 from tests.helpers import api_client, make_store
 
@@ -408,3 +409,16 @@ def test_two_writers_meeting_in_a_chain_one_gives_way_with_409(pg_url: str, tmp_
     assert sorted(outcomes.values()) == ["ok", "record.busy"]
     assert stale(store) == []
     store.db.dispose()
+
+
+def test_large_fan_outs_are_read_and_written_in_chunks(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cascade, "CHUNK", 2)  # as 500 would be for thousands of records
+    accounts = [store.create("account", {"name": "a", "sector": "energy"})["id"] for _ in range(3)]
+    ids = store.create_many(
+        "opportunity", [{"name": "d", "amount": "1000", "stage": "won", "account_id": a} for a in accounts * 3]
+    )
+    assert [values(store, "account", a, "deals", "big_deals") for a in accounts] == [(3, 3)] * 3
+    store.update("account", accounts[1], {"sector": "retail"})
+    assert [store.get("opportunity", i)["tag"] for i in ids] == ["energy/won", "retail/won", "energy/won"] * 3
+    store.delete("account", accounts[0])
+    assert stale(store) == []
