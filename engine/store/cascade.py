@@ -155,7 +155,7 @@ class Cascade:
 
     def _lock(self, conn: Connection, obj: ObjectDef, reached: Sequence[set[int] | Select[Any]]) -> list[int]:
         """The ids reached, locked on PostgreSQL before their values are read (a concurrent write
-        of one of them is waited for, then seen), in id order so that writers do not deadlock."""
+        of one of them is waited for, then seen), in id order (writers rarely wait in a circle)."""
         table = self.store.tables[obj.name]
         ids: set[int] = set()
         for part in reached:
