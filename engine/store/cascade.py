@@ -138,7 +138,7 @@ class Cascade:
             changes = []
             for obj_name, formulas in due.items():
                 obj = self.store.app.object(obj_name)
-                ids = self._lock(conn, obj, [r for reached in formulas.values() for r in reached])
+                ids = self.lock(conn, obj, [r for reached in formulas.values() for r in reached])
                 found = self.recompute(conn, obj, sorted(formulas), ids, actor=actor, now=now)
                 if found is not None:
                     changes.append(found)
@@ -153,7 +153,7 @@ class Cascade:
                 if reached:
                     pending.setdefault(read.formula, []).extend(reached)
 
-    def _lock(self, conn: Connection, obj: ObjectDef, reached: Sequence[set[int] | Select[Any]]) -> list[int]:
+    def lock(self, conn: Connection, obj: ObjectDef, reached: Sequence[set[int] | Select[Any]]) -> list[int]:
         """The ids reached, locked on PostgreSQL before their values are read (a concurrent write
         of one of them is waited for, then seen), in id order (writers rarely wait in a circle)."""
         table = self.store.tables[obj.name]
@@ -167,7 +167,8 @@ class Cascade:
         ordered = sorted(ids)
         for start in range(0, len(ordered), CHUNK):
             stmt = select(table.c.id).where(table.c.id.in_(ordered[start : start + CHUNK])).order_by(table.c.id)
-            locked += [int(i) for i in conn.execute(stmt.with_for_update(of=table)).scalars()]
+            # FOR NO KEY UPDATE: records being created that point here hold a key-share lock on it
+            locked += [int(i) for i in conn.execute(stmt.with_for_update(of=table, key_share=True)).scalars()]
         return locked
 
     def recompute(

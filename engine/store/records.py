@@ -349,6 +349,8 @@ class Store:
         if not logic.has_aggregates and not obj.parent:
             return
         table = self.tables[obj.name]
+        if logic.has_aggregates:  # a concurrent write of its lines is waited for, then summed
+            self.cascade.lock(conn, obj, [set(ids)])
         parents: set[int] = set()
         loader = Loader(self, conn)
         problems: list[FieldProblem] = []

@@ -4,6 +4,7 @@ through virtual formulas and along chains of stored formulas, on both databases.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -18,6 +19,7 @@ from hypothesis import strategies as st
 
 from engine.errors import Conflict, InputInvalid, NotFound
 from engine.store import cascade
+from engine.store.computed import Loader
 from engine.store.records import Store
 from tests.helpers import api_client, make_store
 
@@ -422,3 +424,70 @@ def test_large_fan_outs_are_read_and_written_in_chunks(store: Store, monkeypatch
     assert [store.get("opportunity", i)["tag"] for i in ids] == ["energy/won", "retail/won", "energy/won"] * 3
     store.delete("account", accounts[0])
     assert stale(store) == []
+
+
+def _meet(monkeypatch: pytest.MonkeyPatch, owner: Any, name: str, timeout: float) -> None:
+    """Make two threads meet (or give up after `timeout`) before `owner.name` runs."""
+    barrier = threading.Barrier(2, timeout=timeout)
+    original = getattr(owner, name)
+
+    def meeting(*args: Any, **kwargs: Any) -> Any:
+        with contextlib.suppress(threading.BrokenBarrierError):  # the other one waits for this one's lock
+            barrier.wait()
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, meeting)
+
+
+def _at_once(*writes: Any) -> list[str]:
+    outcomes: list[str] = []
+
+    def run(write: Any) -> None:
+        try:
+            write()
+            outcomes.append("ok")
+        except Conflict as exc:
+            outcomes.append(exc.code)
+
+    threads = [threading.Thread(target=run, args=(w,)) for w in writes]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    return outcomes
+
+
+@pytest.mark.postgres
+def test_two_deals_created_at_once_for_one_account_both_count(
+    pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each new deal holds a key-share lock on its account (the foreign key) when its write
+    recomputes the account's sum: that lock must not make the two writes wait for each other."""
+    path = tmp_path / "sales.yaml"
+    path.write_text(BLUEPRINT)
+    store = make_store(pg_url, blueprint=path)
+    acme = store.create("account", {"name": "Acme", "sector": "energy"})["id"]
+    _meet(monkeypatch, store.cascade, "lock", timeout=2)
+    assert _at_once(lambda: deal(store, acme, "10.00"), lambda: deal(store, acme, "30.00")) == ["ok", "ok"]
+    assert values(store, "account", acme, "deals", "won_value") == (2, Decimal("40.00"))
+    store.db.dispose()
+
+
+@pytest.mark.postgres
+def test_two_lines_added_at_once_both_count_in_the_parent(
+    pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The parent is locked before its lines are summed, so the second write waits and sees both."""
+    path = tmp_path / "sales.yaml"
+    path.write_text(BLUEPRINT)
+    store = make_store(pg_url, blueprint=path)
+    chair = store.create("product", {"name": "chair", "price": "10.00"})["id"]
+    quote = store.create("quote", {"name": "q", "rate": "1"})["id"]
+    _meet(monkeypatch, Loader, "items", timeout=2)
+
+    def line() -> None:
+        store.create("quote_line", {"quote_id": quote, "product_id": chair, "quantity": 1})
+
+    assert _at_once(line, line) == ["ok", "ok"]
+    assert values(store, "quote", quote, "total") == (Decimal("20.00"),)
+    store.db.dispose()
