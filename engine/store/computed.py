@@ -117,9 +117,12 @@ def _compile(text: str, scope: ObjectScope, functions: FunctionRegistry, expecte
 class Loader:
     """Rows needed while evaluating one write, loaded once each."""
 
-    def __init__(self, store: Store, conn: Connection) -> None:
+    def __init__(self, store: Store, conn: Connection, *, key_share: bool = False) -> None:
         self.store = store
         self.conn = conn
+        # Creating: read lookups with the key-share lock the new row's foreign key takes anyway, so
+        # a concurrent change of them (and its recomputing, which cannot see this row) goes first.
+        self.key_share = key_share and conn.dialect.name == "postgresql"
         self._rows: dict[tuple[str, int], Mapping[str, Any] | None] = {}
         self._items: dict[tuple[str, str, int], list[Mapping[str, Any]]] = {}
 
@@ -127,7 +130,10 @@ class Loader:
         key = (obj, record_id)
         if key not in self._rows:
             table = self.store.tables[obj]
-            found = self.conn.execute(select(table).where(table.c.id == record_id)).mappings().first()
+            stmt = select(table).where(table.c.id == record_id)
+            if self.key_share:
+                stmt = stmt.with_for_update(read=True, key_share=True)
+            found = self.conn.execute(stmt).mappings().first()
             self._rows[key] = dict(found) if found is not None else None
         return self._rows[key]
 

@@ -324,7 +324,7 @@ class Store:
         """Local stored formulas into `rows`, then local rules; every broken rule reported at once."""
         if self.logic[obj.name].empty:
             return
-        loader = Loader(self, conn)
+        loader = Loader(self, conn, key_share=all(p is None for p in previous))
         problems: list[FieldProblem] = []
         for row, prev, loc in zip(rows, previous, locs, strict=True):
             compute_formulas(self, loader, obj, row, prev, aggregates=False)

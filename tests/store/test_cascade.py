@@ -491,3 +491,38 @@ def test_two_lines_added_at_once_both_count_in_the_parent(
     assert _at_once(line, line) == ["ok", "ok"]
     assert values(store, "quote", quote, "total") == (Decimal("20.00"),)
     store.db.dispose()
+
+
+@pytest.mark.postgres
+def test_a_deal_created_while_its_account_changes_reads_the_new_value(
+    pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The account's write recomputes its deals without seeing one being created meanwhile; that
+    one reads the account only once the change is committed."""
+    path = tmp_path / "sales.yaml"
+    path.write_text(BLUEPRINT)
+    store = make_store(pg_url, blueprint=path)
+    acme = store.create("account", {"name": "Acme", "sector": "energy"})["id"]
+    recomputing, go_on = threading.Event(), threading.Event()
+    lock = store.cascade.lock
+
+    def paused(*args: Any, **kwargs: Any) -> Any:
+        if threading.current_thread().name == "account":
+            recomputing.set()
+            go_on.wait(timeout=10)
+        return lock(*args, **kwargs)
+
+    monkeypatch.setattr(store.cascade, "lock", paused)
+    account = threading.Thread(target=store.update, args=("account", acme, {"sector": "retail"}), name="account")
+    account.start()
+    assert recomputing.wait(timeout=10)
+    created: list[dict[str, Any]] = []
+    creating = threading.Thread(target=lambda: created.append(deal(store, acme, "10.00")), name="deal")
+    creating.start()
+    creating.join(timeout=1)  # waits for the account's write to commit
+    go_on.set()
+    account.join(timeout=10)
+    creating.join(timeout=10)
+    assert created[0]["sector"] == "retail"
+    assert stale(store) == []
+    store.db.dispose()
