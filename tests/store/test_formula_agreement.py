@@ -233,7 +233,7 @@ def same(python: Any, sql: Any) -> bool:
     return (python is None) == (sql is None) and python == sql
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     formulas=FORMULAS, deals=st.lists(DEALS, min_size=1, max_size=4), filters=st.lists(FILTER.boolean(2), max_size=3)
 )
