@@ -15,7 +15,7 @@ from engine.blueprint.roles import check_role_scopes
 from engine.blueprint.scope import FormulaPending, ObjectScope
 from engine.blueprint.source import Path_, Source
 from engine.errors import ExprError, Problem
-from engine.expr import FunctionRegistry, Kind, Typed, builtin_functions, check, parse
+from engine.expr import FunctionRegistry, Kind, Typed, builtin_functions, check, expression_cost, parse
 
 #: Decimal places a stored number formula keeps when the blueprint does not say (`scale:`).
 DEFAULT_FORMULA_SCALE = 2
@@ -77,6 +77,8 @@ def _typed_formula(f: FieldDef, typed: Typed | None) -> FieldDef:
         settings["result"] = typed.kind.value
     if settings["result"] == Kind.NUMBER.value:
         settings.setdefault("scale", DEFAULT_FORMULA_SCALE)
+    if typed is not None:
+        settings["cost"] = expression_cost(typed)  # a virtual formula is computed in every query using it
     return replace(f, settings=MappingProxyType(settings))
 
 

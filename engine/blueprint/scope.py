@@ -9,6 +9,7 @@ are readable too.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from engine.blueprint.model import App, FieldDef, ObjectDef
@@ -40,7 +41,8 @@ def field_info(f: FieldDef, types: Any) -> FieldInfo | None:
         kind = f.settings.get("result")
         if kind is None:
             raise FormulaPending("", f.name)
-        return FieldInfo(Kind(kind), label=str(kind), scale=int(f.settings.get("scale", 0)))
+        cost = int(f.settings.get("cost", 0)) if f.column is None else 0
+        return FieldInfo(Kind(kind), label=str(kind), scale=int(f.settings.get("scale", 0)), cost=cost)
     if f.type not in types:
         return None
     ftype = types[f.type]
@@ -92,7 +94,7 @@ class ObjectScope(TypeScope):
         except FormulaPending:
             raise FormulaPending(self.obj.name, f.name) from None
         if info is not None and self.readable is not None and not self.readable(self.obj.name, name):
-            return FieldInfo(info.kind, info.nullable, info.label, info.scale, info.max_length, info.item_kind, False)
+            return replace(info, readable=False)
         return info
 
     def _target(self, name: str) -> ObjectScope | None:

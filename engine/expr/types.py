@@ -42,6 +42,8 @@ class FieldInfo:
     item_kind: Kind | None = None
     #: False when the current user may not read the field: referencing it is an error.
     readable: bool = True
+    #: What reading the field costs per row beyond a column (a formula computed in the query).
+    cost: int = 0
 
     @property
     def shown(self) -> str:

@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from engine.blueprint.model import App, ObjectDef
 from engine.errors import Conflict, FieldProblem, InputInvalid, NotFound
-from engine.expr import DEFAULT_LIMITS, builtin_functions, to_sql
+from engine.expr import REQUEST_LIMITS, builtin_functions, to_sql
 from engine.store import autonumber, bulk, guard, history, integrity, lines, query, trash
 from engine.store.access import CREATE, DELETE, READ, UPDATE, Access, require
 from engine.store.computed import (
@@ -61,7 +61,7 @@ class Store:
         self.codec = RecordCodec(app, types)
         self._inputs = {o.name: input_fields(o, types) for o in app.objects}
         self.functions = builtin_functions()
-        self.expr_limits = DEFAULT_LIMITS
+        self.expr_limits = REQUEST_LIMITS  # for expressions sent with requests (filter=)
         self.logic = compile_logic(app, types, self.functions)
         self.filters = FilterCache()
         self._virtual_sql: dict[str, dict[str, Any]] = {}
