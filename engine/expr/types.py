@@ -99,6 +99,11 @@ class SqlScope(Protocol):
         """`sqlite` or `postgresql`."""
         ...
 
+    @property
+    def table(self) -> FromClause:
+        """The table (or alias) whose rows are read."""
+        ...
+
     def column(self, path: tuple[str, ...]) -> ColumnElement[Any]:
         """The stored value at a field path: a column, or a correlated scalar subquery for a
         related path. On SQLite a decimal is its scaled integer (see `FieldInfo.scale`)."""
