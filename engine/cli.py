@@ -102,7 +102,7 @@ def _serve(store: Store, blueprint: Path, url: str, host: str, port: int, worker
 
     import uvicorn
 
-    from engine.web.app import create_app
+    from engine.web.runtime import ServedBlueprint
 
     print(f"serving {blueprint} on http://{host}:{port}  (database {url}; Ctrl-C stops)", flush=True)
     if workers > 1:
@@ -120,7 +120,7 @@ def _serve(store: Store, blueprint: Path, url: str, host: str, port: int, worker
         )
     else:
         uvicorn.run(
-            create_app(store),
+            ServedBlueprint(blueprint, store),
             host=host,
             port=port,
             log_level="warning",
@@ -148,11 +148,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """Create a fresh demo database from blueprints/crm with demo data, then serve it."""
     from engine.auth.passwords import hash_password
     from engine.blueprint.load import load_blueprint
-    from engine.store.database import Database
     from engine.store.fixtures import fixture_logins, load_fixtures
     from engine.store.migrate import apply_plan, plan_migration
     from engine.store.records import Store
     from engine.types.registry import TypeRegistry
+    from engine.web.runtime import server_database
 
     blueprint = demo_blueprint()
     url = args.db or "sqlite:///loomwork-demo.db"
@@ -161,7 +161,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             Path(url.removeprefix("sqlite:///") + suffix).unlink(missing_ok=True)
     types = TypeRegistry.with_builtins()
     app = load_blueprint(blueprint, types)
-    db = Database(url)
+    db = server_database(url)
     apply_plan(db, plan_migration(db, app, types), allow_destructive=False)
     store = Store(app, types, db, files_dir=Path(args.files) if args.files else None)
     counts = load_fixtures(store, blueprint / "demo", hash_password=hash_password)

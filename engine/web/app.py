@@ -6,6 +6,7 @@ import os
 from typing import Any
 
 from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 from engine.auth.directory import AuthDb
 from engine.store.records import Store
@@ -47,11 +48,10 @@ def create_app(store: Store, *, auth: AuthDb | None = None, token_ttl: float = 5
     return web
 
 
-def app_from_environment() -> FastAPI:
+def app_from_environment() -> ASGIApp:
     """uvicorn factory for multi-worker serving: LOOMWORK_BLUEPRINT and DATABASE_URL say what to serve."""
-    from engine.web.runtime import open_store
+    from engine.web.runtime import ServedBlueprint, open_store
 
-    store = open_store(
-        os.environ["LOOMWORK_BLUEPRINT"], os.environ.get("DATABASE_URL"), files_dir=os.environ.get("LOOMWORK_FILES")
-    )
-    return create_app(store)
+    blueprint = os.environ["LOOMWORK_BLUEPRINT"]
+    store = open_store(blueprint, os.environ.get("DATABASE_URL"), files_dir=os.environ.get("LOOMWORK_FILES"))
+    return ServedBlueprint(blueprint, store)

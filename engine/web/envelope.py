@@ -21,6 +21,7 @@ from engine.errors import (
     NotAuthenticated,
     NotFound,
     PayloadTooLarge,
+    Unavailable,
 )
 
 log = logging.getLogger("loomwork.web")
@@ -31,6 +32,7 @@ STATUS = {
     NotFound: 404,
     Conflict: 409,
     PayloadTooLarge: 413,
+    Unavailable: 503,
 }
 
 
@@ -78,6 +80,8 @@ def error_response(exc: LoomworkError, extra: dict[str, Any] | None = None, *, l
     response = failure(status, [FieldProblem((), exc.message, exc.code)], **(extra or {}))
     if isinstance(exc, NotAuthenticated):
         response.headers["WWW-Authenticate"] = 'Bearer realm="loomwork"'
+    if isinstance(exc, Unavailable) and exc.retry_after is not None:
+        response.headers["Retry-After"] = str(exc.retry_after)
     return response
 
 
