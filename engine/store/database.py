@@ -26,8 +26,9 @@ DEFAULT_URL = "sqlite:///loomwork.db"
 _PROGRESS_STEPS = 20_000
 #: Seconds an SQLite writer waits for the write lock when nobody set a shorter wait (the CLI).
 DEFAULT_LOCK_WAIT = 30.0
-#: PostgreSQL's code for a statement cancelled by `statement_timeout`.
+#: PostgreSQL's codes for a statement cancelled by `statement_timeout`, and by `lock_timeout`.
 _QUERY_CANCELED = "57014"
+_LOCK_NOT_AVAILABLE = "55P03"
 
 
 class ReadTooSlow(Exception):
@@ -76,7 +77,9 @@ class Database:
 
     SQLite writers take the write lock up front (`BEGIN IMMEDIATE`) so two writers never
     deadlock upgrading a read lock; readers use plain `BEGIN` and run alongside under WAL.
-    `lock_wait`: seconds an SQLite writer waits for the lock unless `lock_wait()` says less.
+    `lock_wait`: seconds a writer waits for a lock: on SQLite for the write lock (unless
+    `lock_wait()` says less), on PostgreSQL for each row or table lock (`lock_timeout`); None:
+    `DEFAULT_LOCK_WAIT` on SQLite, as long as it takes on PostgreSQL (what commands want).
     `read_limit`: seconds a request's reads may run (applied by the web layer); None: no limit.
     """
 
@@ -85,17 +88,17 @@ class Database:
         url: str,
         *,
         pool_size: int = 8,
-        lock_wait: float = DEFAULT_LOCK_WAIT,
+        lock_wait: float | None = None,
         read_limit: float | None = None,
     ) -> None:
         self.url = normalise_url(url)
         parsed = make_url(self.url)
         self.dialect = parsed.get_backend_name()
-        self.lock_wait_default = lock_wait
+        self.lock_wait_default = DEFAULT_LOCK_WAIT if lock_wait is None else lock_wait
         self.read_limit_default = read_limit
         kwargs: dict[str, Any] = {}
         if self.dialect == "sqlite":
-            kwargs["connect_args"] = {"check_same_thread": False, "timeout": lock_wait}
+            kwargs["connect_args"] = {"check_same_thread": False, "timeout": self.lock_wait_default}
             if parsed.database in (None, "", ":memory:"):
                 kwargs["poolclass"] = StaticPool
             else:
@@ -105,7 +108,9 @@ class Database:
         kwargs.update(json_serializer=_json_dumps, json_deserializer=orjson.loads)
         self.engine: Engine = create_engine(self.url, **kwargs)
         if self.dialect == "sqlite":
-            _configure_sqlite(self.engine, lock_wait)
+            _configure_sqlite(self.engine, self.lock_wait_default)
+        elif lock_wait is not None:
+            _configure_lock_timeout(self.engine, lock_wait)
         self._writer = self.engine.execution_options(lw_immediate=True)
         key = id(self)
         self._inline: ContextVar[float | None] = ContextVar(f"lw_inline_deadline_{key}", default=None)
@@ -121,8 +126,13 @@ class Database:
         """A write transaction: committed on success, rolled back on any error. An SQLite writer
         that cannot have the write lock in time raises `DatabaseBusy` (see `lock_wait`)."""
         if not self.is_sqlite:
-            with self._writer.begin() as conn:
-                yield conn
+            try:
+                with self._writer.begin() as conn:
+                    yield conn
+            except DBAPIError as exc:
+                if getattr(exc.orig, "sqlstate", None) != _LOCK_NOT_AVAILABLE:
+                    raise
+                raise _busy(self.lock_wait_default) from None
             return
         budget = self._lock.get()
         wait = self.lock_wait_default if budget is None else max(0.0, budget.deadline - time.monotonic())
@@ -136,12 +146,7 @@ class Database:
             except OperationalError as exc:
                 if getattr(exc.orig, "sqlite_errorcode", 0) & 0xFF != sqlite3.SQLITE_BUSY:
                     raise
-                seconds = self.lock_wait_default if budget is None else budget.seconds
-                raise DatabaseBusy(
-                    f"the database is busy: another writer held it for more than {seconds:g} s "
-                    "(a migration, an import); nothing was written, try again",
-                    retry_after=max(1, math.ceil(seconds)),
-                ) from None
+                raise _busy(self.lock_wait_default if budget is None else budget.seconds) from None
             finally:
                 if wait != self.lock_wait_default:  # pooled connections keep the default wait
                     raw.execute(f"PRAGMA busy_timeout={int(self.lock_wait_default * 1000)}")
@@ -201,7 +206,10 @@ class Database:
         try:
             yield
         except DBAPIError as exc:
-            if getattr(exc.orig, "sqlstate", None) != _QUERY_CANCELED:
+            state = getattr(exc.orig, "sqlstate", None)
+            if state == _LOCK_NOT_AVAILABLE:  # waited `lock_timeout` for a table a migration holds
+                raise _busy(self.lock_wait_default) from None
+            if state != _QUERY_CANCELED:
                 raise
             raise _timed_out(limit[1]) from None
 
@@ -235,6 +243,14 @@ class Database:
         self.engine.dispose()
 
 
+def _busy(seconds: float) -> DatabaseBusy:
+    return DatabaseBusy(
+        f"the database is busy: another writer held it for more than {seconds:g} s "
+        "(a migration, an import); nothing was written, try again",
+        retry_after=max(1, math.ceil(seconds)),
+    )
+
+
 def _timed_out(seconds: float) -> ReadTimedOut:
     return ReadTimedOut(
         f"the query ran for more than {seconds:g} s and was stopped; narrow it (filters on indexed "
@@ -245,6 +261,14 @@ def _timed_out(seconds: float) -> ReadTimedOut:
 
 def _json_dumps(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+def _configure_lock_timeout(engine: Engine, lock_wait: float) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        with dbapi_conn.cursor() as cur:
+            cur.execute(f"SET lock_timeout = {math.ceil(lock_wait * 1000)}")
+        dbapi_conn.commit()
 
 
 def _configure_sqlite(engine: Engine, lock_wait: float) -> None:

@@ -1,7 +1,8 @@
-"""SQLite: a write waiting for the write lock never stalls the event loop, and waits a bounded time.
+"""A write waiting for a lock never stalls the server, and waits a bounded time.
 
-Another process (a `loomwork migrate`, a bulk import) holds the lock: reads keep being answered at
-once, writes answer 503 with Retry-After once the wait is over, and nothing is written twice.
+Another process (a `loomwork migrate`, a bulk import) holds SQLite's write lock, or a PostgreSQL
+table lock: reads keep being answered at once, writes answer 503 with Retry-After once the wait is
+over, and nothing is written twice.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from engine.blueprint.load import load_blueprint
@@ -131,3 +133,30 @@ def test_an_inline_write_that_finds_the_lock_taken_is_run_again_on_a_thread(stor
     created = asyncio.run(offload.write_inline(store.db, create))
     assert created["name"] == "after the wait"
     assert len(threads) == 2 and threads[0] is threading.main_thread() and threads[1] is not threads[0]
+
+
+def test_postgresql_writes_wait_for_a_table_lock_at_most_the_lock_wait(pg_url: str) -> None:
+    types = TypeRegistry.with_builtins()
+    db = Database(pg_url, lock_wait=LOCK_WAIT)
+    store = Store(load_blueprint(EVERYTHING, types), types, db)
+    store.metadata.create_all(db.engine)
+    store.create("company", {"name": "Acme"})
+    migration = sa.create_engine(pg_url)  # another process, e.g. `loomwork migrate` altering the table
+    with api_client(store) as client, migration.connect() as other:
+        other.execute(sa.text("LOCK TABLE deal IN ACCESS EXCLUSIVE MODE"))
+        writes: dict[str, Any] = {}
+        worker = threading.Thread(
+            target=lambda: writes.update(create=timed(client, "POST", "/api/v1/deal", json={"name": "x"}))
+        )
+        worker.start()
+        time.sleep(0.05)
+        read, read_seconds, read_done = timed(client, "GET", "/api/v1/company/1")
+        worker.join(10)
+        other.rollback()
+    created, write_seconds, write_done = writes["create"]
+    assert read.status_code == 200 and read_seconds < LOCK_WAIT and read_done < write_done
+    assert (created.status_code, created.json()["errors"][0]["code"]) == (503, "database.busy"), created.text
+    assert created.headers["retry-after"] == "1"
+    assert LOCK_WAIT <= write_seconds < LOCK_WAIT + 2
+    migration.dispose()
+    db.dispose()
