@@ -12,6 +12,12 @@ SQLite file, then times, in the same run and interleaved, 200 repetitions (after
     .order_by(t.c.amount.desc(), t.c.id).limit(26)`,
 
 and prints JSON with p50/p95 of both, their ratio (target <= 1.1) and SQLite's query plans.
+
+With `--costly` it then serves the file (`loomwork serve`, as a subprocess) and sends, from four
+clients at once, a chain of exact decimal arithmetic as `filter=` (the kind of filter that once held
+a server for 22 s): one beyond the request's cost budget (refused before it runs) and the longest
+within it (stopped by the read limit, LOOMWORK_READ_LIMIT, if it runs longer). Meanwhile a fifth
+client reads one record after another; its latencies show whether the server kept answering.
 """
 
 from __future__ import annotations
@@ -190,12 +196,79 @@ def measure(store: Store, reps: int, warmup: int) -> dict[str, Any]:
     }
 
 
+#: Twelve exact multiplications (cost 122): beyond the request budget of 100, refused with a 422.
+OVER_BUDGET = "amount" + " * 1.1" * 12 + " < 0"
+#: Nine (cost 92): within the budget; matches nothing, so every row is computed.
+WITHIN_BUDGET = "amount" + " * 1.1" * 9 + " < 0"
+
+
+def _ask(port: int, headers: dict[str, str], path: str, rounds: int, answers: list[tuple[int, float]]) -> None:
+    from benchmarks.httpclient import Client
+
+    client = Client(port, headers=headers)
+    for _ in range(rounds):
+        status, _, seconds = client.request("GET", path)
+        answers.append((status, seconds))
+    client.close()
+
+
+def measure_costly(db: Path, *, clients: int = 4, rounds: int = 2) -> dict[str, Any]:
+    """Costly filters from `clients` clients at once against a served copy of `db`, and the
+    latency of single-record reads sent meanwhile (and, first, without them)."""
+    import threading
+    from collections import Counter
+    from urllib.parse import quote
+
+    from benchmarks.httpclient import Client
+    from benchmarks.server import Server, admin_headers
+
+    url = f"sqlite:///{db}"
+    headers = admin_headers(url)
+    out: dict[str, Any] = {"clients": clients, "rounds": rounds}
+    with tempfile.TemporaryDirectory(prefix="bench_filter_serve_") as tmp:
+        server = Server.loomwork(CRM, url, log=Path(tmp) / "server.log")
+        try:
+            server.wait_ready("/api/v1/opportunity?limit=1", headers=headers)
+            reader = Client(server.port, headers=headers)
+
+            def read_one() -> float:
+                status, _, seconds = reader.request("GET", "/api/v1/opportunity/1")
+                assert status == 200, status
+                return seconds
+
+            out["single_read_alone"] = summarize_ms([read_one() for _ in range(200)])
+            for name, text in (("over_budget", OVER_BUDGET), ("within_budget", WITHIN_BUDGET)):
+                answers: list[tuple[int, float]] = []
+
+                path = f"/api/v1/opportunity?filter={quote(text)}"
+                ask = (server.port, headers, path, rounds, answers)
+                threads = [threading.Thread(target=_ask, args=ask) for _ in range(clients)]
+                for t in threads:
+                    t.start()
+                during = []
+                while any(t.is_alive() for t in threads):
+                    during.append(read_one())
+                for t in threads:
+                    t.join()
+                out[name] = {
+                    "filter": text,
+                    "statuses": dict(Counter(status for status, _ in answers)),
+                    "filter_seconds": summarize_ms([s for _, s in answers]),
+                    "single_read_meanwhile": summarize_ms(during),
+                }
+            reader.close()
+        finally:
+            server.stop()
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--reps", type=int, default=200)
     ap.add_argument("--warmup", type=int, default=20)
     ap.add_argument("--db", type=Path, default=None, help="SQLite file (default: a fresh temporary one)")
+    ap.add_argument("--costly", action="store_true", help="also serve the file and send costly filters")
     args = ap.parse_args(argv)
     folder = None
     if args.db is None:
@@ -213,6 +286,8 @@ def main(argv: list[str] | None = None) -> int:
             "load": loaded,
             **measure(store, args.reps, args.warmup),
         }
+        if args.costly:
+            result["costly"] = measure_costly(args.db)
         print(json.dumps(result, indent=2, ensure_ascii=False))
     finally:
         store.db.dispose()

@@ -144,6 +144,17 @@ class MigrationRefused(LoomworkError):
         self.details = tuple(details)
 
 
+class Unavailable(LoomworkError):
+    """The server could not do this now, though the request itself may be fine: a read ran past
+    its time limit, the write lock stayed taken. `retry_after`: seconds worth waiting, if known."""
+
+    code = "unavailable"
+
+    def __init__(self, message: str, *, code: str | None = None, retry_after: int | None = None) -> None:
+        super().__init__(message, code=code)
+        self.retry_after = retry_after
+
+
 @dataclass
 class ProblemList:
     """Collects problems while checking, so all of them are reported at once."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine.errors import LoomworkError
+from engine.errors import LoomworkError, Unavailable
 
 
 class AuthInvalid(LoomworkError):
@@ -31,11 +31,12 @@ class LoginLocked(LoomworkError):
         self.retry_after = retry_after
 
 
-class HashingBusy(LoomworkError):
+class HashingBusy(Unavailable):
     """Every password-hashing slot is taken and the queue is full or moved too slowly; retry later."""
 
     code = "auth.busy"
 
     def __init__(self, retry_after: int) -> None:
-        super().__init__(f"too many sign-ins at once; try again in {retry_after} seconds")
-        self.retry_after = retry_after
+        super().__init__(
+            f"too many sign-ins at once; try again in {retry_after} seconds", code="auth.busy", retry_after=retry_after
+        )

@@ -18,7 +18,7 @@ from engine.auth.ratelimit import (
     release_attempt,
     reserve_attempt,
 )
-from engine.auth.users import User, user_from_row
+from engine.auth.users import EMAIL_SHAPE, User, user_from_row
 
 
 def authenticate_password(
@@ -30,6 +30,8 @@ def authenticate_password(
     Writes a `login` or `login_failed` audit row; rehashes the password when its parameters are old.
     """
     address = email.strip().lower()
+    if not _could_be_a_users(address):
+        raise LoginFailed()  # no user has it, nothing is hashed, stored or counted for it
     users = auth.tables.user
     with auth.db.write() as conn:
         attempt = reserve_attempt(auth, conn, address, ip, limits)
@@ -77,6 +79,12 @@ def _upgraded_hash(auth: AuthDb, stored: str, password: str) -> str | None:
         return auth.hashers.run(auth.hashing.rehash, password)
     except HashingBusy:
         return None
+
+
+def _could_be_a_users(address: str) -> bool:
+    """Whether `address` could be a user's e-mail (users are made with `normal_email`): e-mail
+    shaped, at most 254 characters, no control characters (PostgreSQL text cannot hold NUL)."""
+    return len(address) <= 254 and EMAIL_SHAPE.match(address) is not None and address.isprintable()
 
 
 def record_logout(auth: AuthDb, user: User, ip: str | None) -> None:

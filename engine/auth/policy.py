@@ -274,6 +274,10 @@ class _WithUser:
     def dialect(self) -> str:
         return self.inner.dialect
 
+    @property
+    def table(self) -> FromClause:
+        return self.inner.table
+
     def column(self, path: tuple[str, ...]) -> ColumnElement[Any]:
         if path[0] == USER and len(path) == 2:
             info = USER_ATTRIBUTES[path[1]]

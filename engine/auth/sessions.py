@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -23,6 +24,7 @@ from sqlalchemy import Connection
 from engine.auth import audit
 from engine.auth.directory import AuthDb
 from engine.auth.users import User, user_from_row
+from engine.store.database import DatabaseBusy
 
 
 @dataclass(frozen=True)
@@ -110,12 +112,13 @@ def session_user(
         row = conn.execute(query).first()
     if row is None:
         return None
+    # Neither write waits for the write lock: while it is taken, a later request does it.
     if now >= row.expires_at or now >= row.last_seen_at + limits.idle or not row.active:
-        with auth.db.write() as conn:
+        with suppress(DatabaseBusy), auth.db.lock_wait(0.0), auth.db.write() as conn:
             conn.execute(sa.delete(t).where(t.c.id == key))
         return None
     if now - row.last_seen_at >= limits.touch_every:
-        with auth.db.write() as conn:
+        with suppress(DatabaseBusy), auth.db.lock_wait(0.0), auth.db.write() as conn:
             conn.execute(sa.update(t).where(t.c.id == key).values(last_seen_at=now))
     return user_from_row(row), str(row.csrf)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -19,6 +20,7 @@ from engine.auth.directory import AuthDb
 from engine.auth.errors import AuthInvalid
 from engine.auth.users import User, user_from_row
 from engine.errors import NotFound
+from engine.store.database import DatabaseBusy
 
 TOKEN_PREFIX = "lw_"
 PREFIX_CHARS = 8
@@ -149,7 +151,8 @@ class Tokens:
             ]
 
     def _record_use(self, token_id: int, user: User, now: datetime, ip: str | None) -> None:
-        with self.auth.db.write() as conn:
+        # Never waits for the write lock: while it is taken, a later request records the use.
+        with suppress(DatabaseBusy), self.auth.db.lock_wait(0.0), self.auth.db.write() as conn:
             conn.execute(sa.update(self.t).where(self.t.c.id == token_id).values(last_used_at=now))
             detail = {"token_id": token_id}
             self.auth.audit(conn, audit.TOKEN_USED, actor_id=user.id, subject=user.email, detail=detail, ip=ip)

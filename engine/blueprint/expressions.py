@@ -16,7 +16,16 @@ from engine.blueprint.roles import check_role_scopes
 from engine.blueprint.scope import READS_CLOCK, FormulaPending, ObjectScope
 from engine.blueprint.source import Path_, Source
 from engine.errors import ExprError, Problem
-from engine.expr import FunctionRegistry, Kind, Typed, builtin_functions, check, clock_reader, parse
+from engine.expr import (
+    FunctionRegistry,
+    Kind,
+    Typed,
+    builtin_functions,
+    check,
+    clock_reader,
+    expression_cost,
+    parse,
+)
 from engine.expr.typed import TCall
 
 #: Decimal places a stored number formula keeps when the blueprint does not say (`scale:`).
@@ -99,6 +108,8 @@ def _typed_formula(f: FieldDef, typed: Typed | None, reads: tuple[str, ...]) -> 
         settings["result"] = typed.kind.value
     if settings["result"] == Kind.NUMBER.value:
         settings.setdefault("scale", DEFAULT_FORMULA_SCALE)
+    if typed is not None:
+        settings["cost"] = expression_cost(typed)  # a virtual formula is computed in every query using it
     return replace(f, settings=MappingProxyType(settings))
 
 

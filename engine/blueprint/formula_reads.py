@@ -3,7 +3,7 @@
 The policy hides a formula from a role that may not see a field the formula reads (also through
 other formulas): a formula is a window onto its inputs, so `margin = unit_price - product.cost_price`
 must not show a rep the cost price their role hides. `type_formulas` stores each formula's direct
-reads in its settings (`reads`: `"object.field"` strings); `formula_inputs` follows them through
+reads in its settings (`reads`: strings such as `opportunity.amount`); `formula_inputs` follows them through
 formulas that read formulas.
 """
 
@@ -19,7 +19,7 @@ Read = tuple[str, str]  # (object, field)
 
 
 def direct_reads(app: App, obj: ObjectDef, typed: Typed) -> tuple[str, ...]:
-    """`"object.field"` for every field the typed expression on `obj` reads, sorted."""
+    """`object.field` strings for every field the typed expression on `obj` reads, sorted."""
     return tuple(sorted({f"{o}.{f}" for o, f in _reads(app, [obj], typed)}))
 
 

@@ -44,7 +44,10 @@ def field_info(f: FieldDef, types: Any) -> FieldInfo | None:
         if kind is None:
             raise FormulaPending("", f.name)
         clock = bool(f.settings.get(READS_CLOCK))
-        return FieldInfo(Kind(kind), label=str(kind), scale=int(f.settings.get("scale", 0)), reads_clock=clock)
+        cost = int(f.settings.get("cost", 0)) if f.column is None else 0
+        return FieldInfo(
+            Kind(kind), label=str(kind), scale=int(f.settings.get("scale", 0)), reads_clock=clock, cost=cost
+        )
     if f.type not in types:
         return None
     ftype = types[f.type]

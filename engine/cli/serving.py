@@ -53,11 +53,11 @@ def serve_store(store: Store, blueprint: Path, url: str, args: argparse.Namespac
     proxy headers are off, since by default it believes X-Forwarded-For from 127.0.0.1."""
     import uvicorn
 
-    from engine.auth.directory import AuthDb
     from engine.auth.hashers import SIZE_VARIABLE, HashingPool
     from engine.store.connect import shown_url
-    from engine.web.app import create_app
+    from engine.web.app import served_app
     from engine.web.proxies import PROXIES_VARIABLE, TrustedProxies
+    from engine.web.runtime import ServedBlueprint
 
     proxies = args.forwarded_allow_ips
     if proxies is None:
@@ -82,9 +82,8 @@ def serve_store(store: Store, blueprint: Path, url: str, args: argparse.Namespac
         if args.files:
             os.environ["LOOMWORK_FILES"] = args.files
         uvicorn.run("engine.web.app:app_from_environment", factory=True, workers=workers, **options)
-    else:
-        auth = AuthDb(store.db, hashers=hashers)
-        uvicorn.run(create_app(store, auth=auth, forwarded_allow_ips=proxies), **options)
+    else:  # the served app follows `loomwork migrate` run meanwhile (engine.web.runtime)
+        uvicorn.run(ServedBlueprint(blueprint, store, build=served_app(hashers, proxies)), **options)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -107,11 +106,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from engine.auth.directory import AuthDb
     from engine.auth.people import DirectoryPeople
     from engine.blueprint.load import load_blueprint
-    from engine.store.connect import open_database, shown_url
+    from engine.store.connect import shown_url
     from engine.store.fixtures import fixture_logins, load_fixtures
     from engine.store.migrate import apply_plan, plan_migration
     from engine.store.records import Store
     from engine.types.registry import TypeRegistry
+    from engine.web.runtime import server_database
 
     blueprint = demo_blueprint()
     url = args.db or DEMO_URL
@@ -120,7 +120,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             Path(url.removeprefix("sqlite:///") + suffix).unlink(missing_ok=True)
     types = TypeRegistry.with_builtins()
     app = load_blueprint(blueprint, types)
-    db = open_database(url, create=True)
+    db = server_database(url, create=True)
     apply_plan(db, plan_migration(db, app, types), allow_destructive=False)
     store = Store(app, types, db, files_dir=Path(args.files) if args.files else None)
     counts = load_fixtures(store, blueprint / "demo", DirectoryPeople(AuthDb(db)))

@@ -11,8 +11,9 @@
 from engine.expr.ast import Node
 from engine.expr.builtins import builtin_functions
 from engine.expr.check import check
+from engine.expr.cost import expression_cost
 from engine.expr.functions import SPECIAL_FORMS, FunctionDef, FunctionRegistry
-from engine.expr.limits import DEFAULT_LIMITS, Limits
+from engine.expr.limits import DEFAULT_LIMITS, REQUEST_LIMITS, Limits
 from engine.expr.parse import parse
 from engine.expr.python import to_python
 from engine.expr.sql import to_sql
@@ -22,6 +23,7 @@ from engine.expr.types import FieldInfo, Kind, RecordView, SqlCollection, SqlSco
 
 __all__ = [
     "DEFAULT_LIMITS",
+    "REQUEST_LIMITS",
     "SPECIAL_FORMS",
     "FieldInfo",
     "FunctionDef",
@@ -37,6 +39,7 @@ __all__ = [
     "builtin_functions",
     "check",
     "clock_reader",
+    "expression_cost",
     "parse",
     "register_sqlite_functions",
     "to_python",

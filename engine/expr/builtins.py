@@ -117,6 +117,10 @@ def _add_days_sql(ctx: SqlContext, args: SArgs, typed: Args) -> SqlValue:
     d, n = args
     if ctx.sqlite:
         return SqlValue(ctx.call("lw_add_days", d.expr, ctx.as_text(n), d.kind is DT, type_=d.expr.type), d.kind)
+    return ctx.shared([d, n], lambda d, n: _pg_add_days(ctx, d, n))
+
+
+def _pg_add_days(ctx: SqlContext, d: SqlValue, n: SqlValue) -> SqlValue:
     days = sa.cast(ctx.call("trunc", ctx.numeric(n)), sa.Numeric())
     first, last = ctx.literal(date(1, 1, 1), D).expr, ctx.literal(date(9999, 12, 31), D).expr
     start = ctx.utc_date(d)
@@ -203,9 +207,9 @@ def _contains_sql(ctx: SqlContext, args: SArgs, typed: Args) -> SqlValue:
 
 
 def _starts_with_sql(ctx: SqlContext, args: SArgs, typed: Args) -> SqlValue:
-    text, prefix = args[0].expr, args[1].expr
-    head = ctx.call("substr", text, 1, ctx.call("length", prefix), type_=sa.String())
-    return SqlValue(head == prefix, B)
+    # The first occurrence is at the start exactly when the text starts with it (each side used once).
+    name = "instr" if ctx.sqlite else "strpos"
+    return SqlValue(ctx.call(name, args[0].expr, args[1].expr, type_=sa.Integer()) == 1, B)
 
 
 def _text_case(name: str) -> Any:
@@ -269,16 +273,19 @@ def _extreme_check(name: str) -> Any:
 
 
 def _extreme_sql(pick_first_if: str) -> Any:
+    def pick(ctx: SqlContext, *values: SqlValue) -> SqlValue:
+        # The first value that beats every later one is the first extreme, as Python's min/max.
+        any_null = sa.or_(*(v.expr.is_(None) for v in values))
+        whens: list[tuple[Any, Any]] = [(any_null, sa.null())]
+        for i, v in enumerate(values[:-1]):
+            whens.append((sa.and_(*(ctx.compare(pick_first_if, v, w) for w in values[i + 1 :])), v.expr))
+        bounds = [v.bound for v in values]
+        bound = None if None in bounds else max(b for b in bounds if b is not None)
+        head = values[0]
+        return SqlValue(sa.case(*whens, else_=values[-1].expr), head.kind, head.scale, head.text, bound)
+
     def sql(ctx: SqlContext, args: SArgs, typed: Args) -> SqlValue:
-        values = ctx.unify(args)
-        best = values[0]
-        for other in values[1:]:
-            either_null = sa.or_(best.expr.is_(None), other.expr.is_(None))
-            keep = ctx.compare(pick_first_if, best, other)
-            expr = sa.case((either_null, sa.null()), (keep, best.expr), else_=other.expr)
-            bound = None if best.bound is None or other.bound is None else max(best.bound, other.bound)
-            best = SqlValue(expr, best.kind, best.scale, best.text, bound)
-        return best
+        return ctx.shared(ctx.unify(args), lambda *values: pick(ctx, *values))
 
     return sql
 
@@ -316,8 +323,8 @@ def _is_blank_check(args: Args, call: Call) -> Out:
 
 def _is_blank_sql(ctx: SqlContext, args: SArgs, typed: Args) -> SqlValue:
     v = args[0]
-    if v.kind is T:
-        return SqlValue(sa.or_(v.expr.is_(None), ctx.call("trim", v.expr, type_=sa.String()) == ""), B)
+    if v.kind is T:  # null or spaces only; the value is used once
+        return SqlValue(ctx.call("trim", sa.func.coalesce(v.expr, ""), type_=sa.String()) == "", B)
     return SqlValue(v.expr.is_(None), B)
 
 

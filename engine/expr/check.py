@@ -10,6 +10,7 @@ from decimal import Decimal
 
 from engine.errors import ExprError
 from engine.expr.ast import Binary, Call, ListExpr, Literal, Node, Path, Unary
+from engine.expr.cost import expression_cost
 from engine.expr.functions import SPECIAL_FORMS, FunctionRegistry
 from engine.expr.limits import DEFAULT_LIMITS, Limits
 from engine.expr.numbers import DIVISION_SCALE, places
@@ -323,8 +324,19 @@ def check(
     sql: bool = False,
 ) -> Typed:
     """Type-check `node` against `scope`. `expected` is the kind the result must have (null is
-    accepted); `sql=True` refuses anything without a SQL form. Raises `ExprError`."""
+    accepted); `sql=True` refuses anything without a SQL form; beyond `limits.max_cost` the
+    expression is refused as `expr.too_costly`. Raises `ExprError`."""
     typed = Checker(scope, functions, limits, sql).check(node)
     if expected is not None and typed.kind not in (expected, Kind.NULL):
         raise _fail(f"expected {expected.value}, got {typed.out.shown}", node.col)
+    if limits.max_cost is not None:
+        cost = expression_cost(typed)
+        if cost > limits.max_cost:
+            raise _fail(
+                f"{limits.cost_owner} may cost at most {limits.max_cost} per row; this one costs {cost} "
+                "(an arithmetic operator costs 10, a function 5, a lookup step 3, a collection 10 per item: "
+                "docs/expressions.md, Limits)",
+                node.col,
+                "expr.too_costly",
+            )
     return typed

@@ -22,6 +22,13 @@ class Limits:
     max_scale: int = 100
     #: Significant digits of a number literal.
     max_literal_digits: int = 18
+    #: Estimated cost per row (`engine.expr.cost`); beyond it an expression is `expr.too_costly`.
+    max_cost: int | None = None
+    #: Who sets `max_cost`, named in the error ("a filter", "a blueprint expression").
+    cost_owner: str = "an expression"
 
 
-DEFAULT_LIMITS = Limits()
+#: Expressions of a blueprint: written by the app's builder, checked once; a generous budget.
+DEFAULT_LIMITS = Limits(max_cost=1000, cost_owner="a blueprint expression")
+#: Expressions sent with a request (`filter=`): anyone signed in may send them, on every call.
+REQUEST_LIMITS = Limits(max_cost=100, cost_owner="a filter")

@@ -43,21 +43,22 @@ def to_sql(
 def pg_divide(ctx: SqlContext, a: SqlValue, b: SqlValue) -> ColumnElement[Any]:
     """`a / b` on PostgreSQL, rounded half away from zero to DIVISION_SCALE places, exactly.
 
-    Built from the exact integer quotient `div()`; dividing by zero gives null (NULLIF),
-    never an error."""
-    shift = sa.literal(Decimal(10) ** DIVISION_SCALE, sa.Numeric())
-    num = ctx.numeric(a) * shift
+    The quotient truncated one place further (`div()`, exact) rounds as the exact one does: only
+    that place decides the rounding. Each side is used once, so nested divisions stay small SQL.
+    Dividing by zero gives null (NULLIF), never an error."""
+    shift = Decimal(10) ** (DIVISION_SCALE + 1)
+    num = ctx.numeric(a) * sa.literal(shift, sa.Numeric())
     den = sa.func.nullif(ctx.numeric(b), sa.literal(0, sa.Numeric()))
-    q = sa.func.div(num, den, type_=sa.Numeric())
-    rest = num - q * den
-    away = sa.case((2 * sa.func.abs(rest) >= sa.func.abs(den), sa.func.sign(num) * sa.func.sign(den)), else_=0)
-    return (q + away) * sa.literal(Decimal(1).scaleb(-DIVISION_SCALE), sa.Numeric())
+    unshift = sa.literal(Decimal(1).scaleb(-DIVISION_SCALE - 1), sa.Numeric())
+    truncated = sa.func.div(num, den, type_=sa.Numeric()) * unshift
+    return sa.func.round(truncated, DIVISION_SCALE, type_=sa.Numeric())
 
 
 class _Compiler:
     def __init__(self, ctx: SqlContext, scopes: list[SqlScope]) -> None:
         self.ctx = ctx
         self.scopes = scopes
+        ctx.outer = [s.table for s in scopes]
 
     def compile(self, node: Typed) -> SqlValue:
         method: Callable[[Any], SqlValue] = getattr(self, "_" + type(node).__name__)
@@ -134,14 +135,16 @@ class _Compiler:
             raise ExprError("'in' over a list field has no SQL form yet", col=node.right.col, code="expr.no_sql")
         if not node.right.items:
             return SqlValue(sa.false(), Kind.BOOLEAN)
-        left = self.compile(node.left)
-        tests: list[ColumnElement[Any]] = []
-        for item in node.right.items:
-            if item.kind is Kind.NULL:
-                tests.append(sa.cast(sa.null(), sa.Boolean()))
-            else:
-                tests.append(self.ctx.compare("=", left, self.compile(item)))
-        return SqlValue(sa.or_(*tests), Kind.BOOLEAN)
+        items = [None if i.kind is Kind.NULL else self.compile(i) for i in node.right.items]
+
+        def any_equal(left: SqlValue) -> SqlValue:
+            tests = [
+                sa.cast(sa.null(), sa.Boolean()) if item is None else self.ctx.compare("=", left, item)
+                for item in items
+            ]
+            return SqlValue(sa.or_(*tests), Kind.BOOLEAN)
+
+        return self.ctx.shared([self.compile(node.left)], any_equal)
 
     def _TCall(self, node: TCall) -> SqlValue:
         if node.fn.sql is None:
@@ -151,11 +154,13 @@ class _Compiler:
     def _TAggregate(self, node: TAggregate) -> SqlValue:
         coll = self.scopes[node.frame - 1].collection(node.collection)
         self.scopes.append(coll.items)
+        self.ctx.outer.append(coll.items.table)
         try:
             value = self.compile(node.value) if node.value is not None else None
             where = self.compile(node.where).expr if node.where is not None else None
         finally:
             self.scopes.pop()
+            self.ctx.outer.pop()
         result, scale, text, bound = self._aggregate(node.name, value, node.out.scale)
         query = sa.select(result).select_from(coll.source).where(coll.where)
         if where is not None:

@@ -18,6 +18,9 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import ColumnElement, Dialect
+from sqlalchemy.sql import FromClause, Select
+from sqlalchemy.sql.elements import BindParameter, Cast, ColumnClause, Grouping, Label, Null, TypeCoerce
+from sqlalchemy.sql.visitors import replacement_traverse
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from engine.expr.numbers import STORED_DIGITS, places, scaled_to_decimal
@@ -97,6 +100,8 @@ class SqlContext:
         self.dialect = dialect
         self.sqlite = dialect == "sqlite"
         self.clock = clock
+        #: Tables of the row being computed and of enclosing collections' items (set by the compiler).
+        self.outer: list[FromClause] = []
 
     def call(self, name: str, *args: Any, type_: TypeEngine[Any] | None = None) -> ColumnElement[Any]:
         return sa.func.__getattr__(name)(*args, type_=type_)
@@ -191,6 +196,26 @@ class SqlContext:
             return [a for a in aligned if a is not None]
         return [replace(v, expr=self.as_text(v), text=True, bound=None) for v in values]
 
+    def shared(self, values: Sequence[SqlValue], build: Callable[..., SqlValue]) -> SqlValue:
+        """`build(*values)`, with each value computed once per row however often `build` uses it.
+
+        When a value is more than a column or a parameter, the values are selected in a subquery
+        and `build` reads them by name: the SQL then grows with the expression, not exponentially
+        with its nesting (`a / b` uses each side four times on PostgreSQL)."""
+        if all(_simple(v.expr) for v in values):
+            return build(*values)
+        # A subquery in FROM sees no enclosing tables, so the subqueries inside the values (lookups,
+        # collections) are told which tables belong to the query around it.
+        outer = list(self.outer)
+
+        def correlated(element: Any, **kw: Any) -> Any:
+            return element.correlate(*outer) if isinstance(element, Select) else None
+
+        exprs = [replacement_traverse(v.expr, {}, correlated).label(f"lw_{i}") for i, v in enumerate(values)]
+        named = sa.select(*exprs).correlate_except(None).subquery()
+        out = build(*(replace(v, expr=named.c[f"lw_{i}"]) for i, v in enumerate(values)))
+        return replace(out, expr=sa.select(out.expr).select_from(named).scalar_subquery())
+
     def compare(self, op: str, a: SqlValue, b: SqlValue) -> ColumnElement[bool]:
         cmp = _COMPARE[op]
         if a.kind is Kind.NUMBER and self.sqlite:
@@ -217,6 +242,13 @@ class SqlContext:
             Kind.NULL: sa.String(),
         }
         return sa.type_coerce(v.expr, types[v.kind])
+
+
+def _simple(expr: Any) -> bool:
+    """Whether an expression is a column, a parameter or null (perhaps cast): cheap to repeat."""
+    while isinstance(expr, Cast | TypeCoerce | Label | Grouping):
+        expr = expr.clause if isinstance(expr, Cast | TypeCoerce) else expr.element
+    return isinstance(expr, ColumnClause | BindParameter | Null)
 
 
 def as_date(value: date | datetime) -> date:

@@ -46,6 +46,8 @@ class FieldInfo:
     options: tuple[str, ...] | None = None
     #: The value changes as time passes (a virtual formula reading now() or today()).
     reads_clock: bool = False
+    #: What reading the field costs per row beyond a column (a formula computed in the query).
+    cost: int = 0
 
     @property
     def shown(self) -> str:
@@ -99,6 +101,11 @@ class SqlScope(Protocol):
     @property
     def dialect(self) -> str:
         """`sqlite` or `postgresql`."""
+        ...
+
+    @property
+    def table(self) -> FromClause:
+        """The table (or alias) whose rows are read."""
         ...
 
     def column(self, path: tuple[str, ...]) -> ColumnElement[Any]:

@@ -8,6 +8,7 @@ their database here instead.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
@@ -63,12 +64,13 @@ def check_url(url: str) -> URL:
     return parsed
 
 
-def open_database(url: str, *, create: bool = False) -> Database:
+def open_database(url: str, *, create: bool = False, **options: Any) -> Database:
     """A `Database` for `url` that has answered a first connection.
 
     A SQLite file is created only with `create` (by `migrate` and `demo`); otherwise a missing
     file is refused, so a mistyped path never leaves an empty database behind. Raises
-    `DatabaseUnavailable` with one line saying what is wrong and with which URL.
+    `DatabaseUnavailable` with one line saying what is wrong and with which URL. `options` go to
+    `Database` (a server's `lock_wait` and `read_limit`).
     """
     check_url(url)
     path = sqlite_path(url)
@@ -84,7 +86,7 @@ def open_database(url: str, *, create: bool = False) -> Database:
                 "creates one (`loomwork demo` makes loomwork-demo.db)",
                 code="db.missing",
             )
-    db = Database(url)
+    db = Database(url, **options)
     try:
         with db.engine.connect():
             pass

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from engine.blueprint.model import App, ObjectDef
 from engine.errors import Conflict, FieldProblem, InputInvalid, NotFound
-from engine.expr import DEFAULT_LIMITS, builtin_functions
+from engine.expr import REQUEST_LIMITS, builtin_functions
 from engine.store import autonumber, batch, bulk, events, guard, history, integrity, lines, query, trash
 from engine.store.access import ASSIGN, CREATE, DELETE, READ, UPDATE, Access, require
 from engine.store.cascade import Cascade, Journal
@@ -62,7 +62,7 @@ class Store:
         self.codec = RecordCodec(app, types)
         self._inputs = {o.name: input_fields(o, types) for o in app.objects}
         self.functions = builtin_functions()
-        self.expr_limits = DEFAULT_LIMITS
+        self.expr_limits = REQUEST_LIMITS  # for expressions sent with requests (filter=)
         self.logic = compile_logic(app, types, self.functions)
         self.cascade = Cascade(self, self.logic)
         self.filters = FilterCache()

@@ -8,16 +8,15 @@ from functools import partial
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Path, Request
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from engine.auth.directory import AuthDb
 from engine.auth.shares import Shares
 from engine.errors import Conflict, FieldProblem, InputInvalid
-from engine.store.database import ReadTooSlow
 from engine.store.files import read_file, store_file
 from engine.store.query import MAX_GROUPS, AggregateQuery, Condition, ListQuery
 from engine.store.records import Store
+from engine.web import offload
 from engine.web.bodies import MAX_BATCH_BODY, MAX_FILE_BODY, read_json, read_limited
 from engine.web.envelope import JSONBody, error_response, ok
 from engine.web.identity import Identity, require_identity
@@ -26,8 +25,6 @@ T = TypeVar("T")
 RecordId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 #: Every API route needs a user (token or session); their `access` goes to every store call.
 Who = Annotated[Identity, Depends(require_identity)]
-#: How long a read may run on the event loop before it moves to a worker thread (seconds).
-INLINE_READ_LIMIT = 0.02
 LIST_PARAMS = frozenset({"sort", "limit", "cursor", "fields", "with_total", "filter", "q"})
 AGGREGATE_PARAMS = frozenset({"group_by", "metrics", "filter", "sort", "limit"})
 #: A whole number in a query parameter or header: ASCII digits, at most 18 of them.
@@ -86,24 +83,16 @@ def api_router(store: Store, auth: AuthDb) -> APIRouter:
     codec = store.codec
 
     async def write(func: Callable[..., T], *args: Any) -> T:
-        # SQLite admits one writer at a time (BEGIN IMMEDIATE) and a single-record write takes about
-        # a millisecond, so a worker thread would only add a hand-off; PostgreSQL writes go to threads.
-        if store.db.is_sqlite:
-            return func(*args)
-        return await run_in_threadpool(func, *args)
+        return await offload.write_inline(store.db, func, *args)
 
     async def local(func: Callable[..., T], *args: Any) -> T:
-        # Pages (at most 1,000 rows, keyset-paged) and single records read from the embedded SQLite
-        # file in about a millisecond: inline is faster than a hand-off to a thread under concurrency.
-        # A read that cannot use an index could scan for long and stall every other request, so
-        # inline reads get a time limit; past it the read starts again on a worker thread.
-        if not store.db.is_sqlite:
-            return await run_in_threadpool(func, *args)
-        try:
-            with store.db.time_limit(INLINE_READ_LIMIT):
-                return func(*args)
-        except ReadTooSlow:
-            return await run_in_threadpool(func, *args)
+        return await offload.read_inline(store.db, func, *args)
+
+    async def read(func: Callable[..., T], *args: Any) -> T:
+        return await offload.read_off_loop(store.db, func, *args)
+
+    async def long_write(func: Callable[..., T], *args: Any) -> T:
+        return await offload.write_off_loop(store.db, func, *args)
 
     def one(name: str, record: dict[str, Any], status: int = 200) -> JSONBody:
         return ok(codec.to_json(name, record), status=status, headers={"ETag": f'"{record["version"]}"'})
@@ -122,9 +111,7 @@ def api_router(store: Store, auth: AuthDb) -> APIRouter:
     async def trash(request: Request, who: Who) -> Response:
         from engine.store.trash import list_trash
 
-        items = await run_in_threadpool(
-            partial(list_trash, access=who.access), store, request.query_params.get("object")
-        )
+        items = await read(partial(list_trash, access=who.access), store, request.query_params.get("object"))
         return ok([codec.to_json_plain(i) for i in items])
 
     @router.get("/{object_name}")
@@ -155,7 +142,7 @@ def api_router(store: Store, auth: AuthDb) -> APIRouter:
             sort=_csv(request, "sort") or [],
             limit=_int_param(request, "limit", MAX_GROUPS),
         )
-        groups = await run_in_threadpool(partial(store.aggregate, access=who.access), object_name, q)
+        groups = await read(partial(store.aggregate, access=who.access), object_name, q)
         return ok(groups.to_json(), truncated=groups.truncated)
 
     @router.post("/{object_name}")
@@ -171,7 +158,7 @@ def api_router(store: Store, auth: AuthDb) -> APIRouter:
         rows = await read_json(request, MAX_BATCH_BODY)
         if not isinstance(rows, list):
             raise InputInvalid([FieldProblem(("body",), "expected a JSON array of records", "type.list")])
-        ids = await run_in_threadpool(partial(store.create_many, access=who.access), object_name, rows)
+        ids = await long_write(partial(store.create_many, access=who.access), object_name, rows)
         return ok(None, status=201, ids=ids, count=len(ids))
 
     @router.get("/{object_name}/{record_id}")
@@ -202,24 +189,24 @@ def api_router(store: Store, auth: AuthDb) -> APIRouter:
 
     @router.get("/{object_name}/{record_id}/history")
     async def history(object_name: str, record_id: RecordId, who: Who) -> Response:
-        return ok(await run_in_threadpool(partial(store.history, access=who.access), object_name, record_id))
+        return ok(await read(partial(store.history, access=who.access), object_name, record_id))
 
     shares = Shares(store, auth)
 
     @router.get("/{object_name}/{record_id}/shares")
     async def list_shares(object_name: str, record_id: RecordId, who: Who) -> Response:
-        found = await run_in_threadpool(shares.list_shares, object_name, record_id, who.access)
+        found = await read(shares.list_shares, object_name, record_id, who.access)
         return ok([s.as_dict() for s in found])
 
     @router.post("/{object_name}/{record_id}/shares")
     async def share(object_name: str, record_id: RecordId, request: Request, who: Who) -> Response:
         body = await read_json(request)
-        made = await run_in_threadpool(shares.share, object_name, record_id, body, who.access)
+        made = await long_write(shares.share, object_name, record_id, body, who.access)
         return ok(made.as_dict(), status=201)
 
     @router.delete("/{object_name}/{record_id}/shares/{share_id}")
     async def unshare(object_name: str, record_id: RecordId, share_id: RecordId, who: Who) -> Response:
-        await run_in_threadpool(shares.unshare, object_name, record_id, share_id, who.access)
+        await long_write(shares.unshare, object_name, record_id, share_id, who.access)
         return ok(None)
 
     @router.put("/{object_name}/{record_id}/files/{field}")
@@ -229,14 +216,12 @@ def api_router(store: Store, auth: AuthDb) -> APIRouter:
         content_type = request.headers.get("content-type", "application/octet-stream").split(";")[0].strip()
         name = request.query_params.get("name") or "file"
         save = partial(store_file, access=who.access)
-        record = await run_in_threadpool(save, store, object_name, record_id, field, body, content_type, name)
+        record = await long_write(save, store, object_name, record_id, field, body, content_type, name)
         return one(object_name, record)
 
     @router.get("/{object_name}/{record_id}/files/{field}")
     async def download(object_name: str, record_id: RecordId, field: str, who: Who) -> Response:
-        meta, data = await run_in_threadpool(
-            partial(read_file, access=who.access), store, object_name, record_id, field
-        )
+        meta, data = await read(partial(read_file, access=who.access), store, object_name, record_id, field)
         disposition = f"attachment; filename*=UTF-8''{_quote(meta['name'])}"
         return Response(
             data,

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 from engine.auth.directory import AuthDb
 from engine.auth.hashers import HashingPool
@@ -61,13 +62,22 @@ def create_app(
     return web
 
 
-def app_from_environment() -> FastAPI:
+def app_from_environment() -> ASGIApp:
     """uvicorn factory for multi-worker serving: LOOMWORK_BLUEPRINT and DATABASE_URL say what to serve;
     LOOMWORK_FORWARDED_ALLOW_IPS and LOOMWORK_PASSWORD_HASHERS configure it as `loomwork serve` does."""
-    from engine.web.runtime import open_store
+    from engine.web.runtime import ServedBlueprint, open_store
 
-    store = open_store(
-        os.environ["LOOMWORK_BLUEPRINT"], os.environ.get("DATABASE_URL"), files_dir=os.environ.get("LOOMWORK_FILES")
+    blueprint = os.environ["LOOMWORK_BLUEPRINT"]
+    store = open_store(blueprint, os.environ.get("DATABASE_URL"), files_dir=os.environ.get("LOOMWORK_FILES"))
+    return ServedBlueprint(
+        blueprint, store, build=served_app(HashingPool.from_environment(), os.environ.get(PROXIES_VARIABLE))
     )
-    auth = AuthDb(store.db, hashers=HashingPool.from_environment())
-    return create_app(store, auth=auth, forwarded_allow_ips=os.environ.get(PROXIES_VARIABLE))
+
+
+def served_app(hashers: HashingPool, proxies: str | None) -> Callable[[Store], ASGIApp]:
+    """How a server builds the app of a store, again after a migrate: one hashing pool per process."""
+
+    def build(store: Store) -> ASGIApp:
+        return create_app(store, auth=AuthDb(store.db, hashers=hashers), forwarded_allow_ips=proxies)
+
+    return build

@@ -12,7 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from engine.auth.errors import HashingBusy, LoginFailed, LoginLocked
+from engine.auth.errors import LoginFailed, LoginLocked
 from engine.errors import (
     Conflict,
     FieldProblem,
@@ -22,6 +22,7 @@ from engine.errors import (
     NotAuthenticated,
     NotFound,
     PayloadTooLarge,
+    Unavailable,
 )
 
 log = logging.getLogger("loomwork.web")
@@ -34,7 +35,7 @@ STATUS = {
     PayloadTooLarge: 413,
     LoginFailed: 401,
     LoginLocked: 429,
-    HashingBusy: 503,
+    Unavailable: 503,
 }
 
 
@@ -83,7 +84,7 @@ def error_response(exc: LoomworkError, extra: dict[str, Any] | None = None, *, l
     response = failure(status, [FieldProblem((), exc.message, exc.code)], **(extra or {}))
     if isinstance(exc, NotAuthenticated):
         response.headers["WWW-Authenticate"] = 'Bearer realm="loomwork"'
-    if isinstance(exc, LoginLocked | HashingBusy):
+    if isinstance(exc, LoginLocked | Unavailable) and exc.retry_after is not None:
         response.headers["Retry-After"] = str(exc.retry_after)
     return response
 

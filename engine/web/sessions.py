@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
 from fastapi import Request
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from engine.auth.access import access_for
@@ -22,6 +21,7 @@ from engine.auth.directory import AuthDb
 from engine.auth.sessions import DEFAULT_SESSION_LIMITS, session_user
 from engine.errors import Forbidden
 from engine.store.records import Store
+from engine.web.offload import write_inline
 
 if TYPE_CHECKING:
     from engine.web.identity import Identity
@@ -72,10 +72,9 @@ def session_max_age() -> int:
 
 
 async def blocking(auth: AuthDb, func: Any, *args: Any, **kwargs: Any) -> Any:
-    """Short indexed database work: inline on SQLite, on a worker thread for PostgreSQL."""
-    if auth.db.is_sqlite:
-        return func(*args, **kwargs)
-    return await run_in_threadpool(func, *args, **kwargs)
+    """Short indexed database work (it may write: a session touch, a token's last use): inline on
+    SQLite unless the write lock is taken, on a worker thread for PostgreSQL."""
+    return await write_inline(auth.db, func, *args, **kwargs)
 
 
 async def form_token(request: Request) -> str | None:

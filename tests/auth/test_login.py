@@ -129,3 +129,17 @@ def test_an_old_hash_is_replaced_after_a_successful_login(auth: AuthDb, user: Us
         stored = conn.execute(sa.select(auth.tables.user.c.password_hash)).scalar_one()
     assert "$m=16,t=2,p=1$" in stored
     assert authenticate_password(stronger, "a@b.io", PASSWORD, None) == user
+
+
+@pytest.mark.parametrize("email", ["a\x00@b.io", "a@b.io\x00", "not an e-mail", "a" * 250 + "@b.io", "a@b\n.io"])
+def test_an_address_no_user_can_have_fails_like_any_other_and_costs_nothing(
+    auth: AuthDb, user: User, email: str
+) -> None:
+    """Nothing of it is stored (PostgreSQL text cannot even hold a NUL) and no password is hashed."""
+    t = auth.tables.login_attempt
+    with pytest.raises(LoginFailed) as caught:
+        authenticate_password(auth, email, PASSWORD, "10.0.0.9")
+    assert caught.value.code == "auth.login_failed"
+    with auth.db.read() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one() == 0
+    assert audit_entries(auth, kind="login_failed") == []

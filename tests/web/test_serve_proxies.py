@@ -124,9 +124,11 @@ def test_serve_workers_get_the_proxies_and_the_pool_size_through_the_environment
     )
     assert (os.environ["LOOMWORK_FORWARDED_ALLOW_IPS"], os.environ["LOOMWORK_PASSWORD_HASHERS"]) == ("127.0.0.1", "3")
     from engine.web.app import app_from_environment
+    from engine.web.runtime import ServedBlueprint
 
     app = app_from_environment()
-    assert app.state.auth.hashers.size == 3
+    assert isinstance(app, ServedBlueprint)  # the app a worker serves follows `loomwork migrate`
+    assert app.app.state.auth.hashers.size == 3
     worker_kw = {k: v for k, v in kw.items() if k not in ("workers", "factory")}
     assert failed_login_ip(start(app, worker_kw, running), url, "203.0.113.7") == "203.0.113.7"
 
