@@ -107,8 +107,10 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
         db.dispose()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """Chromium for one test module: Playwright's sync API keeps an event loop running in this thread
+    while it is open, and tests after it (in the same worker) may need to start their own."""
     problem = _missing()
     if problem is not None:
         if IN_CI:
