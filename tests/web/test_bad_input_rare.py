@@ -38,3 +38,11 @@ def test_the_trash_of_an_unknown_object_is_a_422_naming_the_closest(client: Test
     r = client.get("/api/v1/trash", params={"object": "company"})
     assert r.status_code == 200 and [e["record_id"] for e in r.json()["data"]] == [created["id"]]
     assert client.get("/api/v1/trash", params={"object": ""}).json()["data"] == r.json()["data"]
+
+
+@pytest.mark.parametrize("target", ["user_id", "team_id"])
+def test_sharing_with_an_id_beyond_64_bits_is_a_422(client: TestClient, target: str) -> None:
+    created = client.post("/api/v1/company", json={"name": "Shared"}).json()["data"]
+    r = client.post(f"/api/v1/company/{created['id']}/shares", json={target: 2**63})
+    assert problems(r) == [(["body", target], "type.integer")]
+    assert client.get(f"/api/v1/company/{created['id']}/shares").json()["data"] == []
