@@ -46,3 +46,14 @@ def test_sharing_with_an_id_beyond_64_bits_is_a_422(client: TestClient, target: 
     r = client.post(f"/api/v1/company/{created['id']}/shares", json={target: 2**63})
     assert problems(r) == [(["body", target], "type.integer")]
     assert client.get(f"/api/v1/company/{created['id']}/shares").json()["data"] == []
+
+
+def test_a_line_position_beyond_32_bits_is_a_422_at_the_position(client: TestClient) -> None:
+    deal = client.post("/api/v1/deal", json={"name": "D", "lines": [{"product": "P"}]}).json()["data"]
+    line = deal["lines"][0]
+    r = client.patch(f"/api/v1/deal_line/{line['id']}", json={"position": 2**31})
+    assert problems(r) == [(["body", "position"], "type.integer")]
+    r = client.post("/api/v1/deal_line", json={"deal_id": deal["id"], "product": "Q", "position": 2**31})
+    assert problems(r) == [(["body", "position"], "type.integer")]
+    r = client.patch(f"/api/v1/deal_line/{line['id']}", json={"position": 2**31 - 1})
+    assert r.status_code == 200 and r.json()["data"]["position"] == 2**31 - 1
