@@ -57,3 +57,22 @@ def test_a_line_position_beyond_32_bits_is_a_422_at_the_position(client: TestCli
     assert problems(r) == [(["body", "position"], "type.integer")]
     r = client.patch(f"/api/v1/deal_line/{line['id']}", json={"position": 2**31 - 1})
     assert r.status_code == 200 and r.json()["data"]["position"] == 2**31 - 1
+
+
+def test_a_file_name_with_control_characters_is_a_422_and_nothing_is_stored(client: TestClient) -> None:
+    created = client.post("/api/v1/company", json={"name": "Files"}).json()["data"]
+    url = f"/api/v1/company/{created['id']}/files/contract"
+    pdf = {"content": b"%PDF-1.4\n", "headers": {"Content-Type": "application/pdf"}}
+    assert problems(client.put(url, params={"name": "signed\x00.pdf"}, **pdf)) == [(["query", "name"], "file.name")]
+    assert problems(client.put(url, params={"name": "signed\n.pdf"}, **pdf)) == [(["query", "name"], "file.name")]
+    assert client.get(f"/api/v1/company/{created['id']}").json()["data"]["contract"] is None
+    r = client.put(url, params={"name": "签署合同.pdf"}, **pdf)
+    assert r.status_code == 200 and r.json()["data"]["contract"]["name"] == "签署合同.pdf"
+
+
+def test_an_upload_whose_content_type_is_not_a_media_type_is_a_422_at_the_header(client: TestClient) -> None:
+    created = client.post("/api/v1/company", json={"name": "Files"}).json()["data"]
+    r = client.put(
+        f"/api/v1/company/{created['id']}/files/contract", content=b"%PDF-1.4\n", headers={"Content-Type": "pdf"}
+    )
+    assert problems(r) == [(["header", "content-type"], "file.type")]
