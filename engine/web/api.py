@@ -67,7 +67,7 @@ def _if_match(request: Request) -> int | None:
     if not raw:
         return None
     tag = raw.strip().removeprefix("W/").strip('"')
-    if not tag.isdigit():
+    if not (tag.isascii() and tag.isdigit()):  # "²" is a digit to str.isdigit, not to int()
         raise InputInvalid(
             [FieldProblem(("header", "if-match"), 'expected the record version, e.g. "3"', "header.invalid")]
         )

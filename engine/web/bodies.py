@@ -18,7 +18,7 @@ async def read_limited(request: Request, limit: int) -> bytes:
     """The raw body, refusing anything over `limit` bytes without reading it all."""
     declared = request.headers.get("content-length")
     if declared is not None:
-        if not declared.isdigit():
+        if not (declared.isascii() and declared.isdigit()):
             raise InputInvalid([FieldProblem(("header", "content-length"), "not a number", "header.invalid")])
         if int(declared) > limit:
             raise PayloadTooLarge(f"the body is {int(declared)} bytes; at most {limit} are accepted here")

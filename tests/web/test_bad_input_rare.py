@@ -7,6 +7,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import anyio
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -16,6 +18,15 @@ from tests.helpers import api_client, make_store
 @pytest.fixture
 def client(db_url: str, tmp_path: Path) -> Iterator[TestClient]:
     store = make_store(db_url, files_dir=tmp_path / "files")
+    with api_client(store) as c:
+        yield c
+    store.db.dispose()
+
+
+@pytest.fixture
+def sqlite_client(sqlite_url: str) -> Iterator[TestClient]:
+    """For what no database decides (headers)."""
+    store = make_store(sqlite_url)
     with api_client(store) as c:
         yield c
     store.db.dispose()
@@ -76,3 +87,29 @@ def test_an_upload_whose_content_type_is_not_a_media_type_is_a_422_at_the_header
         f"/api/v1/company/{created['id']}/files/contract", content=b"%PDF-1.4\n", headers={"Content-Type": "pdf"}
     )
     assert problems(r) == [(["header", "content-type"], "file.type")]
+
+
+def raw_request(client: TestClient, method: str, url: str, headers: dict[str, bytes], body: bytes = b"") -> Any:
+    """A request whose header bytes reach the app as sent (TestClient re-encodes them as UTF-8),
+    as bytes beyond ASCII do through a real HTTP server."""
+
+    async def send() -> Any:
+        transport = httpx.ASGITransport(app=client.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+            return await c.request(method, url, headers={**client.headers, **headers}, content=body)
+
+    return anyio.run(send)
+
+
+def test_if_match_and_content_length_with_digits_beyond_ascii_are_a_422(sqlite_client: TestClient) -> None:
+    client = sqlite_client
+    created = client.post("/api/v1/company", json={"name": "Versioned"}).json()["data"]
+    url = f"/api/v1/company/{created['id']}"
+    body = b'{"name": "changed"}'
+    json_type = {"Content-Type": b"application/json"}
+    r = raw_request(client, "PATCH", url, {"If-Match": b'"\xb2"', **json_type}, body)
+    assert problems(r) == [(["header", "if-match"], "header.invalid")]
+    r = raw_request(client, "PATCH", url, {"Content-Length": b"\xb2", **json_type}, body)
+    assert problems(r) == [(["header", "content-length"], "header.invalid")]
+    r = raw_request(client, "PATCH", url, {"If-Match": b'"1"', **json_type}, body)
+    assert r.status_code == 200 and r.json()["data"]["name"] == "changed"
