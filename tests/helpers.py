@@ -6,6 +6,7 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
+from engine.auth.directory import AuthDb
 from engine.blueprint.load import load_blueprint
 from engine.store.database import Database
 from engine.store.records import Store
@@ -40,3 +41,31 @@ def api_client(store: Store, role: str = "admin", email: str = "admin@example.co
         raise_server_exceptions=False,
         headers={"Authorization": f"Bearer {secret}"},
     )
+
+
+CRM = HERE.parent / "blueprints" / "crm"
+
+
+def crm_demo(url: str, files_dir: Path) -> tuple[Store, AuthDb]:
+    """The CRM blueprint migrated into the database at `url`, with its demo data (`loomwork demo`
+    in miniature; passwords hashed cheaply: the tests check behaviour, not cost)."""
+    from engine.auth.passwords import PasswordHashing
+    from engine.store.fixtures import load_fixtures
+    from engine.store.migrate import apply_plan, plan_migration
+
+    hashing = PasswordHashing(time_cost=1, memory_cost=8, parallelism=1)
+    types = TypeRegistry.with_builtins()
+    app = load_blueprint(CRM, types)
+    db = Database(url)
+    apply_plan(db, plan_migration(db, app, types))
+    store = Store(app, types, db, files_dir=files_dir)
+    load_fixtures(store, CRM / "demo", hash_password=hashing.hash)
+    return store, AuthDb(db, hashing=hashing)
+
+
+def token_for(auth: AuthDb, email: str) -> str:
+    """A new API token of the user with `email`."""
+    from engine.auth.tokens import Tokens
+    from engine.auth.users import Users
+
+    return Tokens(auth).create_token(Users(auth).get(email).id)[1]
