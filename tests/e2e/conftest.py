@@ -107,10 +107,10 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
         db.dispose()
 
 
-@pytest.fixture(scope="module")
+# Package scope (tests/e2e/__init__.py makes this a package): Playwright's sync API runs an event
+# loop in the main thread while the browser is open, and asyncio.run() elsewhere must not meet it.
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
-    """Chromium for one test module: Playwright's sync API keeps an event loop running in this thread
-    while it is open, and tests after it (in the same worker) may need to start their own."""
     problem = _missing()
     if problem is not None:
         if IN_CI:
