@@ -115,3 +115,17 @@ def test_if_match_and_content_length_with_digits_beyond_ascii_are_a_422(sqlite_c
     assert problems(r) == [(["header", "content-length"], "header.invalid")]
     r = raw_request(client, "PATCH", url, {"If-Match": b'"1"', **json_type}, body)
     assert r.status_code == 200 and r.json()["data"]["name"] == "changed"
+
+
+def test_an_empty_bulk_creates_nothing(client: TestClient) -> None:
+    r = client.post("/api/v1/note/bulk", json=[])  # an object never written to: no id sequence yet
+    assert r.status_code == 201 and r.json() == {"ok": True, "ids": [], "count": 0}
+    assert client.get("/api/v1/note").json()["data"] == []
+
+
+def test_a_version_or_position_filter_beyond_32_bits_is_a_422(client: TestClient) -> None:
+    r = client.get("/api/v1/company", params={"version__gt": 2**31})
+    assert problems(r) == [(["query", "version__gt"], "query.bad_value")]
+    r = client.get("/api/v1/deal_line", params={"position__in": f"1,{2**40}"})
+    assert problems(r) == [(["query", "position__in"], "query.bad_value")]
+    assert client.get("/api/v1/company", params={"version__lt": 2**31 - 1}).status_code == 200
