@@ -255,7 +255,7 @@ def test_a_fixture_value_in_another_form_is_refused_naming_the_record(
 ) -> None:
     bad = f"item:\n  - key: pc\n    name: PC\n    {line}\n"
     with pytest.raises(LoomworkError) as caught:
-        load_fixtures(store, _write({"f.yaml": bad}, tmp_path / "fx"))
+        load(store, _write({"f.yaml": bad}, tmp_path / "fx"))
     assert caught.value.message.startswith(f"{tmp_path / 'fx' / 'f.yaml'}:2:5 item 'pc': ")
     assert message in caught.value.message
     assert _count(store, "item") == 0

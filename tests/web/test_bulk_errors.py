@@ -37,7 +37,8 @@ def test_more_than_a_hundred_problems_say_truncated_and_the_total(client: TestCl
     assert (body["ok"], body["truncated"], body["total"]) == (False, True, 250)
     assert body["errors"][0] == {
         "loc": ["body", 0, "amount"],
-        "msg": "expected a number, got 'ten'",
+        "msg": "expected a number such as -1234.56 (ASCII digits, '.' before decimals, no thousands separators), "
+        "got 'ten'",
         "code": "type.currency",
     }
     assert [e["loc"] for e in body["errors"]] == [["body", i, "amount"] for i in range(100)]
