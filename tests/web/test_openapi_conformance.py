@@ -49,7 +49,8 @@ CHECKS = [
 EXAMPLES = 5
 USERS = {"admin": "admin@demo.loomwork.dev", "sales_rep": "chen.xiaoming@demo.loomwork.dev"}
 BASE_URL = f"http://{asgi.HOST}"
-ENGINE = str(Path(engine.__file__).parent.parent) + "/"
+#: The engine's own files: a server error is reported at the engine's line it passed last.
+ENGINE = str(Path(engine.__file__).parent) + "/"
 
 
 @dataclass(frozen=True)
@@ -168,7 +169,7 @@ def exercise(app: Any, token: str, cases: list[Any], document: dict[str, Any]) -
 def _raised_at(exc: BaseException) -> str:
     """The innermost line of the engine the exception passed through (file:line)."""
     frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename.startswith(ENGINE)]
-    return f"{frames[-1].filename[len(ENGINE) :]}:{frames[-1].lineno}" if frames else "?"
+    return f"engine/{frames[-1].filename[len(ENGINE) :]}:{frames[-1].lineno}" if frames else "?"
 
 
 def _curl(case: Any) -> str:
