@@ -11,6 +11,8 @@ from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, ROUND_HALF_UP, Context, Decima
 
 #: Decimal places of a quotient.
 DIVISION_SCALE = 10
+#: Digits a stored decimal holds (NUMERIC(18, scale); on SQLite the scaled value fits 64 bits).
+STORED_DIGITS = 18
 #: A context in which addition, subtraction and multiplication never round.
 EXACT = Context(
     prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN, rounding=ROUND_HALF_UP, traps=[InvalidOperation, DivisionByZero]
@@ -56,6 +58,15 @@ def div(a: Decimal | int, b: Decimal | int, scale: int = DIVISION_SCALE) -> Deci
 
 def round_half_up(a: Decimal | int, digits: int) -> Decimal:
     return EXACT.quantize(to_decimal(a), Decimal(1).scaleb(-digits))
+
+
+def fit_places(value: Decimal | int, places: int) -> Decimal | None:
+    """A number as a column of `places` decimal places holds it: rounded half away from zero;
+    None when it needs more than `STORED_DIGITS` digits (no stored column could hold it)."""
+    rounded = EXACT.quantize(to_decimal(value), Decimal(1).scaleb(-places))
+    if rounded.is_zero():
+        return rounded.copy_abs()  # -0.004 is stored as 0.00, as the databases hold it
+    return rounded if abs(rounded) < Decimal(10) ** (STORED_DIGITS - places) else None
 
 
 def scaled_to_decimal(value: int, scale: int) -> Decimal:

@@ -18,21 +18,26 @@ from sqlalchemy import ColumnElement
 from engine.errors import ExprError
 from engine.expr.numbers import DIVISION_SCALE
 from engine.expr.python import utc_now
-from engine.expr.sqlvalue import INT64, SqlContext, SqlValue
+from engine.expr.sqlvalue import DECIMAL_BOUND, INT64, SqlContext, SqlValue
 from engine.expr.typed import TAggregate, TBinary, TCall, TField, TIf, TList, TLiteral, TRecordFn, TUnary, Typed
 from engine.expr.types import Kind, SqlScope
 
 _UDF = {"+": "lw_add", "-": "lw_sub", "*": "lw_mul", "/": "lw_div"}
-#: Largest magnitude of a stored decimal scaled to an integer (18 digits).
-DECIMAL_BOUND = 10**18
 
 
-def to_sql(typed: Typed, scope: SqlScope, *, clock: Callable[[], datetime] = utc_now) -> ColumnElement[Any]:
+def to_sql(
+    typed: Typed, scope: SqlScope, *, clock: Callable[[], datetime] = utc_now, places: int | None = None
+) -> ColumnElement[Any]:
     """The expression as a SQLAlchemy column expression over `scope`, for WHERE or SELECT.
 
-    `today()`/`now()` become parameters computed from `clock` when the statement runs."""
+    `today()`/`now()` become parameters computed from `clock` when the statement runs. With
+    `places`, a number is given as a column of that many decimal places holds it (a formula's
+    value: see `SqlContext.fit`), so a scope may return it as that column (`SqlScope.column`)."""
     ctx = SqlContext(scope.dialect, clock)
-    return ctx.finish(_Compiler(ctx, [scope]).compile(typed))
+    value = _Compiler(ctx, [scope]).compile(typed)
+    if places is not None and value.kind is Kind.NUMBER:
+        value = ctx.fit(value, places)
+    return ctx.finish(value)
 
 
 def pg_divide(ctx: SqlContext, a: SqlValue, b: SqlValue) -> ColumnElement[Any]:

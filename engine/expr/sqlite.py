@@ -65,6 +65,14 @@ def _order_key(a: Number) -> str | None:
     return f"0{50_000 - magnitude:05d}{''.join(str(9 - x) for x in digits)}~"
 
 
+def _scaled(a: Number, places: int) -> int | None:
+    """A number as the scaled integer a column of `places` places stores (null if it cannot)."""
+    if a is None:
+        return None
+    fitted = numbers.fit_places(_dec(a), int(places))
+    return None if fitted is None else int(fitted.scaleb(int(places)))
+
+
 def _round(a: Number, digits: int) -> str | None:
     return None if a is None else str(numbers.round_half_up(_dec(a), int(digits)))
 
@@ -153,6 +161,7 @@ def register_sqlite_functions(dbapi_connection: sqlite3.Connection) -> None:
         "lw_cmp": (2, _cmp),
         "lw_order_key": (1, _order_key),
         "lw_round": (2, _round),
+        "lw_scaled": (2, _scaled),
         "lw_add_days": (3, _add_days),
         "lw_date_trunc": (3, _trunc),
         "lw_local_day": (2, _local_day),

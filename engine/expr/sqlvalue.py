@@ -20,10 +20,12 @@ import sqlalchemy as sa
 from sqlalchemy import ColumnElement, Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
-from engine.expr.numbers import places, scaled_to_decimal
+from engine.expr.numbers import STORED_DIGITS, places, scaled_to_decimal
 from engine.expr.types import Kind
 
 INT64 = 2**63
+#: Largest magnitude of a stored decimal scaled to an integer (18 digits).
+DECIMAL_BOUND = 10**STORED_DIGITS
 _COMPARE: dict[str, Callable[[Any, Any], ColumnElement[bool]]] = {
     "=": operator.eq,
     "!=": operator.ne,
@@ -152,6 +154,20 @@ class SqlContext:
 
     def text_number(self, expr: ColumnElement[Any], scale: int) -> SqlValue:
         return SqlValue(expr, Kind.NUMBER, scale, text=True)
+
+    def fit(self, v: SqlValue, places: int) -> SqlValue:
+        """A number as a column of `places` decimal places holds it, like `numbers.fit_places`:
+        rounded half away from zero, null beyond `STORED_DIGITS` digits. On SQLite the scaled
+        integer (so it compares and sorts like a stored decimal), on PostgreSQL NUMERIC."""
+        if not self.sqlite:
+            rounded = self.call("round", self.numeric(v), places, type_=sa.Numeric())
+            limit = sa.literal(Decimal(10) ** (STORED_DIGITS - places), sa.Numeric())
+            return SqlValue(sa.case((sa.func.abs(rounded) < limit, rounded)), Kind.NUMBER, places)
+        aligned = self.align(v, places)
+        if aligned is not None and aligned.bound is not None and aligned.bound <= DECIMAL_BOUND:
+            return aligned
+        scaled = self.call("lw_scaled", self.as_text(v), places, type_=sa.BigInteger())
+        return SqlValue(scaled, Kind.NUMBER, places, bound=DECIMAL_BOUND)
 
     def align(self, v: SqlValue, scale: int) -> SqlValue | None:
         """A SQLite scaled integer rescaled to `scale`, or None if it might overflow."""

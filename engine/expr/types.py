@@ -103,7 +103,8 @@ class SqlScope(Protocol):
 
     def column(self, path: tuple[str, ...]) -> ColumnElement[Any]:
         """The stored value at a field path: a column, or a correlated scalar subquery for a
-        related path. On SQLite a decimal is its scaled integer (see `FieldInfo.scale`)."""
+        related path. On SQLite a decimal is its scaled integer (see `FieldInfo.scale`); a
+        computed field (a virtual formula) must hold its value the same way (`to_sql(places=)`)."""
         ...
 
     def collection(self, name: str) -> SqlCollection:

@@ -104,9 +104,12 @@ def _compile(text: str, scope: ObjectScope, functions: FunctionRegistry, expecte
 class Loader:
     """Rows needed while evaluating one write, loaded once each."""
 
-    def __init__(self, store: Store, conn: Connection) -> None:
+    def __init__(self, store: Store, conn: Connection, *, key_share: bool = False) -> None:
         self.store = store
         self.conn = conn
+        # Creating: read lookups with the key-share lock the new row's foreign key takes anyway, so
+        # a concurrent change of them (and its recomputing, which cannot see this row) goes first.
+        self.key_share = key_share and conn.dialect.name == "postgresql"
         self._rows: dict[tuple[str, int], Mapping[str, Any] | None] = {}
         self._items: dict[tuple[str, str, int], list[Mapping[str, Any]]] = {}
 
@@ -114,7 +117,10 @@ class Loader:
         key = (obj, record_id)
         if key not in self._rows:
             table = self.store.tables[obj]
-            found = self.conn.execute(select(table).where(table.c.id == record_id)).mappings().first()
+            stmt = select(table).where(table.c.id == record_id)
+            if self.key_share:
+                stmt = stmt.with_for_update(read=True, key_share=True)
+            found = self.conn.execute(stmt).mappings().first()
             self._rows[key] = dict(found) if found is not None else None
         return self._rows[key]
 
@@ -152,7 +158,10 @@ class RowView:
         name = path[0]
         f = self.fields.get(name)
         if f is not None and f.type == "formula" and f.column is None:
-            value = self.loader.store.logic[self.obj.name].virtual[name].run(self)
+            # as a stored formula would hold it (the SQL side gives the same: `TableScope.column`)
+            value = self.loader.store.types["formula"].fit(
+                f, self.loader.store.logic[self.obj.name].virtual[name].run(self)
+            )
         else:
             value = self.values.get(self._column(name))
         if len(path) == 1:
@@ -254,8 +263,9 @@ class TableScope:
         f = self.fields.get(name)
         if len(path) == 1:
             if f is not None and f.type == "formula" and f.column is None:
+                typed = self.store.logic[self.obj.name].virtual[name].typed
                 system = self if self.access is None else TableScope(self.store, self.obj, self.table)
-                return to_sql(self.store.logic[self.obj.name].virtual[name].typed, system)
+                return to_sql(typed, system, places=self.store.types["formula"].places(f))
             col: ColumnElement[Any] = self.table.c[f.column or name if f is not None else name]
             return col
         target = f.target if f is not None and f.type == "lookup" else self.obj.parent

@@ -12,14 +12,17 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.pool import StaticPool
 
+from engine.errors import Conflict
 from engine.expr import register_sqlite_functions
 
 DEFAULT_URL = "sqlite:///loomwork.db"
 #: SQLite calls the time-limit check every this many virtual machine instructions.
 _PROGRESS_STEPS = 20_000
+#: PostgreSQL aborted the transaction in favour of a concurrent one (deadlock, serialization).
+_GAVE_WAY = frozenset({"40P01", "40001"})
 
 
 class ReadTooSlow(Exception):
@@ -73,9 +76,18 @@ class Database:
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
-        """A write transaction: committed on success, rolled back on any error."""
-        with self._writer.begin() as conn:
-            yield conn
+        """A write transaction: committed on success, rolled back on any error. One that the
+        database aborted in favour of a concurrent write (two writes recomputing formulas of
+        each other's records, see engine.store.cascade) is a `Conflict` `record.busy`."""
+        try:
+            with self._writer.begin() as conn:
+                yield conn
+        except DBAPIError as exc:
+            if getattr(exc.orig, "sqlstate", None) in _GAVE_WAY:
+                raise Conflict(
+                    "a concurrent change to the same records went first; try again", code="record.busy"
+                ) from None
+            raise
 
     @contextmanager
     def read(self) -> Iterator[Connection]:

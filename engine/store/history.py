@@ -39,14 +39,18 @@ def record_changed(
     new: Mapping[str, Any],
     actor: int | None,
     now: datetime,
+    *,
+    action: str = "update",
 ) -> list[dict[str, Any]]:
+    """One row per changed column; `action` is `recompute` for a stored formula recomputed because
+    another record changed (engine.store.cascade)."""
     out = []
     for column, value in new.items():
         out.append(
             {
                 "object": obj,
                 "record_id": record_id,
-                "action": "update",
+                "action": action,
                 "field": column,
                 "old": codec.value_json(obj, column, old.get(column)),
                 "new": codec.value_json(obj, column, value),

@@ -18,6 +18,7 @@ from engine.store import history, integrity
 from engine.store.access import UPDATE, Access
 
 if TYPE_CHECKING:
+    from engine.store.cascade import Journal
     from engine.store.records import Store
 
 
@@ -34,8 +35,10 @@ def replace_lines(
     creating: bool,
     access: Access | None = None,
     parent_loc: tuple[str | int, ...] = ("body",),
+    journal: Journal,
 ) -> bool:
-    """Make the parent's lines equal `lines`: update those with an id, insert new ones, drop the rest.
+    """Make the parent's lines equal `lines`: update those with an id, insert new ones, drop the rest
+    (each noted in `journal`, for the formulas elsewhere that read them).
 
     With `access`, "the parent's lines" are those the user may change: lines outside their scope
     on the lines (a role's line condition) are neither shown, changed nor dropped, and every line
@@ -65,6 +68,7 @@ def replace_lines(
     gone = set(existing) - keep
     if gone:
         conn.execute(delete(table).where(table.c.id.in_(gone)))
+        journal.deleted(child, [existing[i] for i in gone], settled=True)
         history.write(
             conn,
             store.history_table,
@@ -113,6 +117,7 @@ def replace_lines(
             conn.execute(
                 update(table).where(table.c.id == line_id).values(**diff, updated_at=now, version=table.c.version + 1)
             )
+            journal.updated(child, old, diff, settled=True)
             history.write(
                 conn,
                 store.history_table,
@@ -129,6 +134,7 @@ def replace_lines(
         for row, i, loc in zip(new_rows, ids, locs, strict=True):
             row["id"] = i
             written.append((i, loc))
+        journal.created(child, new_rows)
         history.write(conn, store.history_table, history.record_created(child.name, ids, actor, now))
         changed = True
     _stay_in_scope(store, conn, parent, parent_id, child, written, access)

@@ -18,9 +18,10 @@ from sqlalchemy.exc import IntegrityError
 
 from engine.blueprint.model import App, ObjectDef
 from engine.errors import Conflict, FieldProblem, InputInvalid, NotFound
-from engine.expr import DEFAULT_LIMITS, builtin_functions, to_sql
+from engine.expr import DEFAULT_LIMITS, builtin_functions
 from engine.store import autonumber, batch, bulk, events, guard, history, integrity, lines, query, trash
 from engine.store.access import ASSIGN, CREATE, DELETE, READ, UPDATE, Access, require
+from engine.store.cascade import Cascade, Journal
 from engine.store.computed import (
     FilterCache,
     Loader,
@@ -63,6 +64,7 @@ class Store:
         self.functions = builtin_functions()
         self.expr_limits = DEFAULT_LIMITS
         self.logic = compile_logic(app, types, self.functions)
+        self.cascade = Cascade(self, self.logic)
         self.filters = FilterCache()
         self._virtual_sql: dict[str, dict[str, Any]] = {}
         self.before_save: list[BeforeSave] = []
@@ -126,7 +128,7 @@ class Store:
         if cacheable and obj.name in self._virtual_sql:
             return self._virtual_sql[obj.name]
         scope = TableScope(self, obj, table)
-        columns = {name: to_sql(c.typed, scope).label(name) for name, c in virtual.items()}
+        columns = {name: scope.column((name,)).label(name) for name in virtual}
         # Built once per object for its own table, unless a formula reads the clock (today(), now()).
         if cacheable and not any(reads_clock(c.typed) for c in virtual.values()):
             self._virtual_sql[obj.name] = columns
@@ -166,7 +168,8 @@ class Store:
                 # A new line changes its parent: it must be one the user may change, not only read.
                 reach = CREATE if obj.parent else READ
                 guard.in_scope(self, conn, obj, [record_id], reach, access, "owner_id" in coerced.values)
-                if obj.child_fields or self.logic[obj.name].virtual or self.logic[obj.name].has_aggregates:
+                logic = self.logic[obj.name]
+                if obj.child_fields or logic.virtual or logic.has_aggregates or self.cascade.may_change(obj):
                     record = self._fetch(conn, obj, record_id)
                 else:  # nothing was computed after the insert: the row as written is the record
                     table = self.tables[obj.name]
@@ -253,12 +256,27 @@ class Store:
         for row, record_id in zip(rows, ids, strict=True):
             row["id"] = record_id
         history.write(conn, self.history_table, history.record_created(obj.name, ids, actor, now))
+        journal = Journal(self.app)
+        journal.created(obj, rows)
         for c, record_id, loc in zip(items, ids, locs, strict=True):
             for fname, sent in c.children.items():
                 lines.replace_lines(
-                    self, conn, obj, fname, record_id, sent, actor, now, creating=True, access=access, parent_loc=loc
+                    self,
+                    conn,
+                    obj,
+                    fname,
+                    record_id,
+                    sent,
+                    actor,
+                    now,
+                    creating=True,
+                    access=access,
+                    parent_loc=loc,
+                    journal=journal,
                 )
-        self._settle(conn, obj, ids, {}, actor, now, record_history=False, locs=dict(zip(ids, locs, strict=True)))
+        settle_locs = dict(zip(ids, locs, strict=True))
+        self._settle(conn, obj, ids, {}, actor, now, record_history=False, locs=settle_locs, journal=journal)
+        self.cascade.propagate(conn, journal, actor, now)
         if written is not None:
             written.extend(rows)
         return ids
@@ -274,7 +292,7 @@ class Store:
         """Local stored formulas into `rows`, then local rules; every broken rule reported at once."""
         if self.logic[obj.name].empty:
             return
-        loader = Loader(self, conn)
+        loader = Loader(self, conn, key_share=all(p is None for p in previous))
         problems: list[FieldProblem] = []
         for row, prev, loc in zip(rows, previous, locs, strict=True):
             compute_formulas(self, loader, obj, row, prev, aggregates=False)
@@ -293,6 +311,7 @@ class Store:
         *,
         record_history: bool,
         locs: Mapping[int, tuple[str | int, ...]] | None = None,
+        journal: Journal,
     ) -> None:
         """After lines are written: formulas and rules over collections, then the same for the parent
         (for a line moved to another parent, for both). `locs` says where each record's problems are."""
@@ -300,6 +319,8 @@ class Store:
         if not logic.has_aggregates and not obj.parent:
             return
         table = self.tables[obj.name]
+        if logic.has_aggregates:  # a concurrent write of its lines is waited for, then summed
+            self.cascade.lock(conn, obj, [set(ids)])
         parents: set[int] = set()
         loader = Loader(self, conn)
         problems: list[FieldProblem] = []
@@ -316,6 +337,7 @@ class Store:
             changed = compute_formulas(self, loader, obj, values, prev, aggregates=True)
             if changed:
                 conn.execute(update(table).where(table.c.id == record_id).values(**changed))
+                journal.updated(obj, row, changed, settled=True)
                 if record_history:
                     rows = history.record_changed(self.codec, obj.name, record_id, row, changed, actor, now)
                     history.write(conn, self.history_table, rows)
@@ -324,7 +346,8 @@ class Store:
         if problems:
             raise InputInvalid(problems)
         if obj.parent and parents:
-            self._settle(conn, self.app.object(obj.parent), sorted(parents), {}, actor, now, record_history=True)
+            parent = self.app.object(obj.parent)
+            self._settle(conn, parent, sorted(parents), {}, actor, now, record_history=True, journal=journal)
 
     @staticmethod
     def _insert_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> list[int]:
@@ -426,10 +449,11 @@ class Store:
         for hook in self.before_save:
             hook(self, conn, obj, changes, current)
         now = utcnow()
+        journal = Journal(self.app)
         lines_changed = False
         for fname, sent in coerced.children.items():
             lines_changed |= lines.replace_lines(
-                self, conn, obj, fname, record_id, sent, actor, now, creating=False, access=access
+                self, conn, obj, fname, record_id, sent, actor, now, creating=False, access=access, journal=journal
             )
         if not changes and not lines_changed:
             return current
@@ -454,7 +478,9 @@ class Store:
             self.history_table,
             history.record_changed(self.codec, obj.name, record_id, current, changes, actor, now),
         )
-        self._settle(conn, obj, [record_id], {record_id: current}, actor, now, record_history=True)
+        journal.updated(obj, current, changes, settled=True)
+        self._settle(conn, obj, [record_id], {record_id: current}, actor, now, record_history=True, journal=journal)
+        self.cascade.propagate(conn, journal, actor, now)
         return self._fetch(conn, obj, record_id)
 
     def set_attachment(

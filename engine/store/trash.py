@@ -17,6 +17,7 @@ from engine.blueprint.model import FieldDef, ObjectDef
 from engine.errors import Conflict, FieldProblem, Forbidden, InputInvalid, LoomworkError, NotFound
 from engine.store import events, guard, history, integrity
 from engine.store.access import DELETE, READ, Access
+from engine.store.cascade import Journal
 from engine.store.resolve import refuse_nul
 
 if TYPE_CHECKING:
@@ -56,20 +57,29 @@ def delete_record(
                     },
                 ).scalar_one()
             )
-            _remove(store, conn, entry, actor, now)
-            _settle_parent(store, conn, obj, entry["record"], actor, now)
+            journal = Journal(store.app)
+            _remove(store, conn, entry, actor, now, journal)
+            _settle_parent(store, conn, obj, entry["record"], actor, now, journal)
+            store.cascade.propagate(conn, journal, actor, now)
     except IntegrityError:
         raise Conflict(f"{obj.name} {record_id} is still referred to", code="record.referenced") from None
     return trash_id
 
 
 def _settle_parent(
-    store: Store, conn: Connection, obj: ObjectDef, record: dict[str, Any], actor: int | None, now: datetime
+    store: Store,
+    conn: Connection,
+    obj: ObjectDef,
+    record: dict[str, Any],
+    actor: int | None,
+    now: datetime,
+    journal: Journal,
 ) -> None:
     """A line came or went on its own: the parent's formulas and rules over its lines apply again."""
     parent_id = record.get(f"{obj.parent}_id") if obj.parent else None
     if obj.parent and parent_id is not None:
-        store._settle(conn, store.app.object(obj.parent), [int(parent_id)], {}, actor, now, record_history=True)
+        parent = store.app.object(obj.parent)
+        store._settle(conn, parent, [int(parent_id)], {}, actor, now, record_history=True, journal=journal)
 
 
 def _snapshot(
@@ -107,14 +117,22 @@ def _snapshot(
     return entry
 
 
-def _remove(store: Store, conn: Connection, entry: dict[str, Any], actor: int | None, now: datetime) -> None:
-    for nulled in entry["nulled"]:
-        _relink(store, conn, nulled, entry["record"]["id"], None, actor, now)
-    for sub in entry["cascaded"]:
-        _remove(store, conn, sub, actor, now)
-    table = store.tables[entry["object"]]
+def _remove(
+    store: Store, conn: Connection, entry: dict[str, Any], actor: int | None, now: datetime, journal: Journal
+) -> None:
     record = entry["record"]
+    for nulled in entry["nulled"]:
+        _relink(store, conn, nulled, record["id"], None, actor, now)
+        journal.relinked(store.app.object(nulled["object"]), nulled["ids"], nulled["column"], int(record["id"]))
+    for sub in entry["cascaded"]:
+        _remove(store, conn, sub, actor, now, journal)
+    obj = store.app.object(entry["object"])
+    table = store.tables[obj.name]
     conn.execute(delete(table).where(table.c.id == record["id"]))
+    # a line deleted on its own has its parent settled by the caller; anything else is recomputed
+    journal.deleted(obj, [record], settled=False)
+    for f in obj.child_fields:
+        journal.deleted(store.app.object(str(f.target)), record.get(f.name) or [], settled=False)
     history.write(
         conn,
         store.history_table,
@@ -163,12 +181,14 @@ def restore_record(
             problems = _restore_problems(store, conn, data)
             if problems:
                 raise _refused(store, obj, record_id, deleted_by, access, problems)
-            _put_back(store, conn, data, actor, now)
+            journal = Journal(store.app)
+            _put_back(store, conn, data, actor, now, journal)
             try:  # raising here rolls the put-back back
                 guard.reach(store, conn, obj, record_id, DELETE, access)
             except (NotFound, Forbidden):
                 raise NotFound(f"{obj.name} {record_id} is not in the trash", code="trash.not_found") from None
-            _settle_parent(store, conn, obj, row.data["record"], actor, now)
+            _settle_parent(store, conn, obj, row.data["record"], actor, now, journal)
+            store.cascade.propagate(conn, journal, actor, now)
             conn.execute(delete(trash).where(trash.c.id == row.id))
             record = store._fetch(conn, obj, record_id)
     except IntegrityError:  # a concurrent writer took a value or removed a record after the check
@@ -232,7 +252,11 @@ def _refused(
     return InputInvalid(problems)
 
 
-def _put_back(store: Store, conn: Connection, entry: dict[str, Any], actor: int | None, now: datetime) -> None:
+def _put_back(
+    store: Store, conn: Connection, entry: dict[str, Any], actor: int | None, now: datetime, journal: Journal
+) -> None:
+    """Insert the record, its lines and what cascaded from it, and link what was cleared back;
+    their stored formulas are recomputed (what they read may have changed meanwhile)."""
     obj = store.app.object(entry["object"])
     table = store.tables[obj.name]
     record = dict(entry["record"])
@@ -240,6 +264,7 @@ def _put_back(store: Store, conn: Connection, entry: dict[str, Any], actor: int 
     known = {c.key for c in table.c}
     values = store.codec.from_json(obj.name, {k: v for k, v in record.items() if k in known})
     conn.execute(insert(table), values)
+    journal.created(obj, [values], settled=False)
     history.write(
         conn,
         store.history_table,
@@ -261,14 +286,14 @@ def _put_back(store: Store, conn: Connection, entry: dict[str, Any], actor: int 
         child_table = store.tables[child.name]
         child_known = {c.key for c in child_table.c}
         for line in lines:
-            conn.execute(
-                insert(child_table),
-                store.codec.from_json(child.name, {k: v for k, v in line.items() if k in child_known}),
-            )
+            line_values = store.codec.from_json(child.name, {k: v for k, v in line.items() if k in child_known})
+            conn.execute(insert(child_table), line_values)
+            journal.created(child, [line_values], settled=False)
     for sub in entry["cascaded"]:
-        _put_back(store, conn, sub, actor, now)
+        _put_back(store, conn, sub, actor, now, journal)
     for nulled in entry["nulled"]:
-        _relink(store, conn, nulled, None, record["id"], actor, now)
+        relinked = _relink(store, conn, nulled, None, record["id"], actor, now)
+        journal.relinked(store.app.object(nulled["object"]), relinked, nulled["column"], int(record["id"]))
 
 
 def _relink(
@@ -279,16 +304,17 @@ def _relink(
     new: int | None,
     actor: int | None,
     now: datetime,
-) -> None:
+) -> list[int]:
     """Clear (`set_null`, on delete) or put back (on restore, where still empty) the references
-    of other records to a trashed one: a change of those records, with its version and history."""
+    of other records to a trashed one: a change of those records, with its version and history.
+    Returns the ids of the records changed."""
     table = store.tables[nulled["object"]]
     column = table.c[nulled["column"]]
     ids = nulled["ids"]
     if new is not None:  # only references nobody has set since
         ids = list(conn.execute(select(table.c.id).where(table.c.id.in_(ids), column.is_(None))).scalars())
         if not ids:
-            return
+            return []
     conn.execute(
         update(table)
         .where(table.c.id.in_(ids))
@@ -312,6 +338,7 @@ def _relink(
             for i in ids
         ],
     )
+    return [int(i) for i in ids]
 
 
 def list_trash(

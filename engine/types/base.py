@@ -7,12 +7,13 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from engine.blueprint.model import FieldDef
 from engine.expr.formats import parse_json_number, parse_number_text
+from engine.expr.numbers import STORED_DIGITS
 
 if TYPE_CHECKING:  # SQLAlchemy loads only when tables are built, so `loomwork check` starts fast
     from sqlalchemy.types import TypeEngine
 
 #: Total significant digits an exact decimal may carry (fits a signed 64-bit integer when scaled).
-DECIMAL_DIGITS = 18
+DECIMAL_DIGITS = STORED_DIGITS
 
 
 class FieldType:

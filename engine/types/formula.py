@@ -8,10 +8,11 @@ inferred when the blueprint is checked and kept in the field's settings as `resu
 from __future__ import annotations
 
 from datetime import date, datetime
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from engine.blueprint.model import FieldDef
+from engine.expr.numbers import fit_places
 from engine.types.base import FieldType
 from engine.types.scalars import Boolean_, Date_, DateTime_, DecimalType, LongText, Text
 
@@ -69,10 +70,15 @@ class Formula(FieldType):
     def to_json(self, f: FieldDef, value: Any) -> Any:
         return self._inner(f).to_json(f, value)
 
+    def places(self, f: FieldDef) -> int | None:
+        """Decimal places of a number formula's value (None when the result is not a number)."""
+        return self.scale(f) if self.result(f) == "number" else None
+
     def fit(self, f: FieldDef, value: Any) -> Any:
-        """A computed value as the column stores it (numbers rounded half away from zero to `scale`)."""
-        if isinstance(value, Decimal) and self.result(f) == "number":
-            return value.quantize(Decimal(1).scaleb(-self.scale(f)), rounding=ROUND_HALF_UP)
+        """A computed value as the column stores it: numbers rounded half away from zero to
+        `scale`, null when they need more than 18 digits (SQL gives the same: `SqlContext.fit`)."""
+        if isinstance(value, Decimal | int) and not isinstance(value, bool) and self.result(f) == "number":
+            return fit_places(value, self.scale(f))
         if self.result(f) == "date" and isinstance(value, datetime):
             return value.date()
         if self.result(f) == "text" and value is not None and not isinstance(value, str):

@@ -69,3 +69,23 @@ def test_formula_over_aggregate_formulas(db_url: str, tmp_path: Path) -> None:
     assert refused.value.problems[0].code == "rule.capped"
     assert store.get("quote", quote["id"])["effective_discount"] == Decimal("0.5000")
     store.db.dispose()
+
+
+def test_a_number_formula_beyond_eighteen_digits_is_null(db_url: str, tmp_path: Path) -> None:
+    """No column holds it: null in Python, in SQL and stored, instead of a database error."""
+    path = tmp_path / "big.yaml"
+    path.write_text(
+        "app: {name: big}\n"
+        "objects:\n"
+        "  deal:\n"
+        "    fields:\n"
+        "      amount: {type: currency}\n"
+        "      squared: {type: formula, expression: 'amount * amount'}\n"
+        "      shown: {type: formula, expression: 'amount * amount', stored: false}\n"
+    )
+    store = make_store(db_url, blueprint=path)
+    big = store.create("deal", {"amount": "10000000000.00"})  # 1e20: 22 digits at scale 2
+    small = store.create("deal", {"amount": "99999.99"})
+    assert (big["squared"], big["shown"]) == (None, None)
+    assert (small["squared"], small["shown"]) == (Decimal("9999998000.00"), Decimal("9999998000.00"))
+    store.db.dispose()

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi.testclient import TestClient
 
-from engine.expr.numbers import div
+from engine.expr.numbers import div, fit_places
 from engine.store.records import Store
 from tests.helpers import api_client, make_store, user_id
 
@@ -63,18 +63,19 @@ class Pipeline:
 
 
 def virtual_values(d: dict[str, Any]) -> dict[str, Any]:
-    """The virtual formulas of pipeline.yaml, computed by hand."""
+    """The virtual formulas of pipeline.yaml, computed by hand (a number rounded half away from
+    zero to the formula's scale, as a stored value would be)."""
     amount, probability = d["amount"], d["probability"]
     won_value = amount if d["stage"] == "won" else Decimal(0)
     return {
-        "weighted": None if amount is None or probability is None else amount * probability,
-        "won_value": won_value,
-        "third": None if amount is None else div(amount, 3),
+        "weighted": None if amount is None or probability is None else fit_places(amount * probability, 6),
+        "won_value": None if won_value is None else fit_places(won_value, 2),
+        "third": None if amount is None else fit_places(div(amount, 3), 2),
         "follow_up": None if d["close_date"] is None else d["close_date"] + timedelta(days=30),
         "reminder": None if d["signed_at"] is None else d["signed_at"] + timedelta(days=7),
         "label": f"{d['name']} / {d['stage']}",
         "big": None if amount is None else amount > 50000,
-        "net": None if amount is None else amount - 100,
+        "net": None if amount is None else fit_places(amount - 100, 2),
     }
 
 

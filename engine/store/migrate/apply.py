@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from engine.blueprint.diff import AddIndex
 from engine.errors import MigrationRefused
 from engine.store.database import Database
+from engine.store.migrate.formulas import compute_formulas
 from engine.store.migrate.plan import MigrationPlan
 from engine.store.migrate.schema import ConversionFailed, SchemaWriter, run_ops
 from engine.store.migrate.stored import (
@@ -89,6 +90,7 @@ def apply_plan(
             writer.add_pending_foreign_keys()
             writer.add_columns(missing_system_columns(conn, existing_tables(conn)))
             run_ops(writer, plan.ops, lambda op: None)
+            compute_formulas(conn, db, plan.new, plan.types, plan.ops)
             if plan.steps or plan.document_changed or plan.base_id is None:
                 record_blueprint(conn, plan.new, plan.ops)
                 if on_recorded is not None:

@@ -31,6 +31,7 @@ from engine.blueprint.diff import (
 )
 from engine.blueprint.model import App
 from engine.store.database import Database
+from engine.store.migrate import formulas
 from engine.store.migrate.convert import (
     ConversionFailure,
     DryRun,
@@ -40,6 +41,7 @@ from engine.store.migrate.convert import (
     narrowing_conversion,
     type_conversion,
 )
+from engine.store.migrate.formulas import ComputeFormula, formula_ops
 from engine.store.migrate.schema import SchemaWriter, run_ops
 from engine.store.migrate.stored import (
     StoreRules,
@@ -64,6 +66,8 @@ class PlannedStep:
     failures: tuple[ConversionFailure, ...] = ()
     failure_count: int = 0
     duplicates: Duplicates | None = None
+    #: Existing records a formula is computed for.
+    computes: int = 0
 
     @property
     def blocked(self) -> bool:
@@ -126,6 +130,8 @@ class MigrationPlan:
         for step in self.steps:
             lines.append(f"  {_mark(step)} {step.op.describe()}")
             lines += [f"      would lose {loss}" for loss in step.losses]
+            if isinstance(step.op, ComputeFormula):
+                lines.append(f"      computes {_records(step.computes)}, {formulas.BATCH} at a time")
             if step.failure_count:
                 lines.append(f"      {step.failure_count} stored values cannot be converted:")
                 lines += [f"        {failure}" for failure in step.failures]
@@ -158,7 +164,8 @@ def plan_migration(db: Database, new_app: App, types: TypeRegistry) -> Migration
     with db.read() as conn:
         applied = latest_blueprint(conn, types)
         rules = StoreRules(types)
-        ops = diff(applied.app, new_app, indexes=rules.indexes, max_length=rules.max_length)
+        ops: list[Op] = diff(applied.app, new_app, indexes=rules.indexes, max_length=rules.max_length)
+        ops += formula_ops(applied.app, new_app, ops, types)
         tables = existing_tables(conn)
         missing = tuple(name for name in system_metadata().tables if name not in tables)
         renderer = _SqlRenderer(conn, db.dialect, types, build_metadata(new_app, types), tables, ops)
@@ -167,7 +174,13 @@ def plan_migration(db: Database, new_app: App, types: TypeRegistry) -> Migration
         assessor = _Assessor(conn, types)
         counter = DuplicateCounter(conn, tables, ops)
         steps = [
-            PlannedStep(op, sql, *assessor.assess(op), counter.count(op) if isinstance(op, AddIndex) else None)
+            PlannedStep(
+                op,
+                sql,
+                *assessor.assess(op),
+                counter.count(op) if isinstance(op, AddIndex) else None,
+                count_rows(conn, op.old_object) if isinstance(op, ComputeFormula) else 0,
+            )
             for op, sql in renderer.render_ops()
         ]
     return MigrationPlan(
@@ -278,12 +291,16 @@ class _Assessor:
 
 
 def _mark(step: PlannedStep) -> str:
-    """x: cannot run on this data; !: destructive; ~: changes behaviour in place; +: additive."""
+    """x: cannot run on this data; !: destructive; ~: changes behaviour or values in place; +: additive."""
     if step.blocked:
         return "x"
     if step.op.destructive:
         return "!"
-    return "~" if isinstance(step.op, ChangeOnDelete) else "+"
+    return "~" if isinstance(step.op, ChangeOnDelete | ComputeFormula) else "+"
+
+
+def _records(n: int) -> str:
+    return f"{n} record" if n == 1 else f"{n} records"
 
 
 def _terminated(statement: str) -> str:

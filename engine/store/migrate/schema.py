@@ -37,6 +37,7 @@ from engine.blueprint.model import FieldDef
 from engine.store.migrate.convert import Conversion, converted, narrowing_conversion, stored_values, write_values
 from engine.store.migrate.convert import column_of as _column_of
 from engine.store.migrate.convert import type_conversion as _type_conversion
+from engine.store.migrate.formulas import ComputeFormula
 from engine.store.tables import field_column
 from engine.types.registry import TypeRegistry
 
@@ -175,6 +176,16 @@ class SchemaWriter:
 
     def _AlterField(self, op: AlterField) -> None:
         self._rewrite(op.object, op.old, op.new, narrowing_conversion(op))
+
+    def _ComputeFormula(self, op: ComputeFormula) -> None:
+        """Retype the column if the result changed; the values are computed after every schema op."""
+        column = _column(op.field)
+        if op.old is not None and not self._same_column_type(op.old, op.field):
+            self.ops.execute(sa.update(_column_of(op.object, column, sa.Integer())[0]).values({column: None}))
+            self._alter_type(op.object, column, op.old, op.field, cleared=True)
+        if self.offline:
+            note = f"-- then {op.object}.{column} computed in SQL for the existing records and written back by id"
+            self.ops.get_context().impl.static_output(note)
 
     # -- indexes ------------------------------------------------------------------------------
     def _AddIndex(self, op: AddIndex) -> None:
