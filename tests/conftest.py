@@ -6,13 +6,18 @@ They are skipped when the server is unreachable, except under CI=true, where tha
 
 from __future__ import annotations
 
+import logging
 import os
+import traceback
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+
+pytest_plugins = ["pytester"]
 
 PG_URL = os.environ.get("PG_TEST_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -65,3 +70,72 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return f"sqlite:///{tmp_path / 'test.db'}"
     url: str = request.getfixturevalue("pg_url")
     return url
+
+
+#: Where a server error is logged: the API's handler of unexpected exceptions (engine.web.envelope,
+#: one record per 500) and uvicorn (an exception that left the app of a served test).
+SERVER_LOGGERS = ("loomwork.web", "uvicorn.error")
+
+
+class ServerErrorLog(logging.Handler):
+    """Keeps every ERROR record of the server loggers, so a test can be failed for a 5xx it caused."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+    def attach(self) -> None:
+        """(Re)attach to the server loggers: uvicorn's logging setup drops the handlers it finds."""
+        for name in SERVER_LOGGERS:
+            logger = logging.getLogger(name)
+            if self not in logger.handlers:
+                logger.addHandler(self)
+
+    def describe(self, records: list[logging.LogRecord]) -> str:
+        lines = []
+        for record in records[:5]:
+            lines.append(f"{record.name}: {record.getMessage()}")
+            if record.exc_info and record.exc_info[1] is not None:
+                lines.append("".join(traceback.format_exception(record.exc_info[1])).rstrip()[-3000:])
+        more = f"\n... and {len(records) - 5} more" if len(records) > 5 else ""
+        return "\n".join(lines) + more
+
+
+@pytest.fixture(scope="session")
+def _server_error_log() -> Iterator[ServerErrorLog]:
+    handler = ServerErrorLog()
+    yield handler
+    for name in SERVER_LOGGERS:
+        logging.getLogger(name).removeHandler(handler)
+
+
+@dataclass(frozen=True)
+class ServerErrors:
+    """The server errors logged since a test began (a live view)."""
+
+    log: ServerErrorLog
+    start: int
+
+    @property
+    def records(self) -> list[logging.LogRecord]:
+        return self.log.records[self.start :]
+
+
+@pytest.fixture
+def server_errors(_server_error_log: ServerErrorLog) -> ServerErrors:
+    """For a test that causes a server error on purpose and checks it: the errors logged during it."""
+    return ServerErrors(_server_error_log, len(_server_error_log.records))
+
+
+@pytest.fixture(autouse=True)
+def _no_server_errors(request: pytest.FixtureRequest, _server_error_log: ServerErrorLog) -> Iterator[None]:
+    """Fails any test during which the server logged an error (a 500), unless it takes `server_errors`."""
+    _server_error_log.attach()
+    start = len(_server_error_log.records)
+    yield
+    logged = _server_error_log.records[start:]
+    if logged and "server_errors" not in request.fixturenames:
+        pytest.fail(f"the server logged {len(logged)} error(s) during this test:\n{_server_error_log.describe(logged)}")

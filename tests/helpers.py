@@ -6,6 +6,7 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
+from engine.auth.directory import AuthDb
 from engine.blueprint.load import load_blueprint
 from engine.store.database import Database
 from engine.store.records import Store
@@ -49,3 +50,33 @@ def user_id(store: Store, email: str) -> int:
 
     with store.db.read() as conn:
         return user_by_email(AuthDb(store.db), conn, email).id
+
+
+CRM = HERE.parent / "blueprints" / "crm"
+
+
+def crm_demo(url: str, files_dir: Path) -> tuple[Store, AuthDb]:
+    """The CRM blueprint migrated into the database at `url`, with its demo data (`loomwork demo`
+    in miniature; passwords hashed cheaply: the tests check behaviour, not cost)."""
+    from engine.auth.passwords import PasswordHashing
+    from engine.auth.people import DirectoryPeople
+    from engine.store.fixtures import load_fixtures
+    from engine.store.migrate import apply_plan, plan_migration
+
+    hashing = PasswordHashing(time_cost=1, memory_cost=8, parallelism=1)
+    types = TypeRegistry.with_builtins()
+    app = load_blueprint(CRM, types)
+    db = Database(url)
+    apply_plan(db, plan_migration(db, app, types))
+    store = Store(app, types, db, files_dir=files_dir)
+    auth = AuthDb(db, hashing=hashing)
+    load_fixtures(store, CRM / "demo", DirectoryPeople(auth))
+    return store, auth
+
+
+def token_for(auth: AuthDb, email: str) -> str:
+    """A new API token of the user with `email`."""
+    from engine.auth.tokens import Tokens
+    from engine.auth.users import Users
+
+    return Tokens(auth).create_token(Users(auth).get(email).id)[1]

@@ -141,7 +141,7 @@ def _parse(body: Any) -> tuple[int | None, int | None, bool]:
     if len(ids) != 1:
         problems.append(FieldProblem(("body",), "give exactly one of user_id and team_id", "share.target"))
     for k, v in ids.items():
-        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+        if not isinstance(v, int) or isinstance(v, bool) or not 1 <= v < 2**63:  # ids are 64-bit
             problems.append(FieldProblem(("body", k), f"'{k}' must be a positive whole number", "type.integer"))
     can_edit = body.get("can_edit", False)
     if not isinstance(can_edit, bool):

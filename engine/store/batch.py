@@ -33,6 +33,8 @@ def create_many(
     if len(rows) > MAX_BATCH:
         message = f"at most {MAX_BATCH} records per batch (got {len(rows)})"
         raise InputInvalid([FieldProblem(("body",), message, "batch.too_large")])
+    if not rows:  # nothing to store (the database would be asked to insert nothing)
+        return []
     locs: list[Loc] = [("body", i) for i in range(len(rows))]
     by_key = store._inputs[obj.name]
     coerced = [

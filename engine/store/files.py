@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,6 +29,8 @@ SIGNATURES: dict[str, tuple[bytes, ...]] = {
     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": (b"PK\x03\x04",),
 }
 _EXECUTABLE = (b"MZ", b"\x7fELF", b"#!")
+#: type/subtype, as RFC 9110 spells a media type (parameters are cut off before this check).
+_MEDIA_TYPE = re.compile(r"[A-Za-z0-9!#$&^_.+-]+/[A-Za-z0-9!#$&^_.+-]+")
 
 
 def _field(store: Store, object_name: str, field_name: str) -> Any:
@@ -43,6 +46,9 @@ def check_upload(store: Store, f: Any, data: bytes, content_type: str) -> None:
     if len(data) > limit:
         raise PayloadTooLarge(f"the file is {len(data)} bytes; '{f.name}' accepts at most {limit}")
     loc = ("body",)
+    if not _MEDIA_TYPE.fullmatch(content_type):
+        message = f"'{content_type[:64]}' is not a media type such as application/pdf"
+        raise InputInvalid([FieldProblem(("header", "content-type"), message, "file.type")])
     if not data:
         raise InputInvalid([FieldProblem(loc, "the file is empty", "file.empty")])
     if not ftype.accepts(f, content_type):
@@ -82,6 +88,8 @@ def store_file(
             [FieldProblem(("body", field_name), f"you may not change '{field_name}'", "field.read_only")]
         )
     check_upload(store, f, data, content_type)
+    if any(ord(c) < 0x20 or c == "\x7f" for c in name):
+        raise InputInvalid([FieldProblem(("query", "name"), "control characters in the file name", "file.name")])
     digest = hashlib.sha256(data).hexdigest()
     target = store.files_dir / digest[:2] / digest
     if not target.exists():

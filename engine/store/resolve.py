@@ -294,7 +294,10 @@ class Resolver:
                 return ftype.parse_text(ref.field, raw) if isinstance(raw, str) else ftype.parse(ref.field, raw)
             if ref.column in SYSTEM_TIMES:
                 return self.store.types["datetime"].parse(_SYSTEM_FIELD, raw)
-            return self.store.types["integer"].parse(_SYSTEM_FIELD, raw)
+            value = self.store.types["integer"].parse(_SYSTEM_FIELD, raw)
+            if ref.column in ("version", "position") and not -(2**31) <= value < 2**31:  # 32-bit columns
+                raise ValueError("number out of range")
+            return value
         except ValueError as exc:
             self.fail(param, f"{ref.key[:64]}: {exc}", "query.bad_value")
         except ArithmeticError:  # decimal.Overflow: an exponent past anything a field holds

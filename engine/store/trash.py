@@ -6,6 +6,7 @@ lookups, and the references that `set_null` cleared, so restore puts all of it b
 
 from __future__ import annotations
 
+import difflib
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -344,8 +345,14 @@ def list_trash(
     store: Store, object_name: str | None = None, limit: int = 100, *, access: Access | None = None
 ) -> list[dict[str, Any]]:
     """The newest trash entries: of objects the user may delete, all of them where their scope is
-    every record (an administrator), else what they deleted themselves; the system sees everything."""
+    every record (an administrator), else what they deleted themselves; the system sees everything.
+    `object_name` (the request's `object`) must name an object of the app."""
     refuse_nul([("object", object_name)])
+    if object_name and not any(o.name == object_name for o in store.app.objects):
+        close = difflib.get_close_matches(object_name, [o.name for o in store.app.objects], n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        message = f"unknown object '{object_name[:64]}'{hint}"
+        raise InputInvalid([FieldProblem(("query", "object"), message, "query.unknown_object")])
     trash = store.trash_table
     stmt = select(trash.c.id, trash.c.object, trash.c.record_id, trash.c.deleted_by, trash.c.deleted_at)
     if object_name:

@@ -122,10 +122,13 @@ def _special_key(
     elif key in READ_ONLY_KEYS or key == "version":
         out.problems.append(FieldProblem(where, f"'{key}' is read-only", "field.read_only"))
     elif obj.parent_column and key in (obj.parent_column, "position"):
-        if isinstance(raw, int) and not isinstance(raw, bool) and 0 <= raw < 2**63:
+        top = 2**31 if key == "position" else 2**63  # the position column is 32-bit, ids 64-bit
+        if isinstance(raw, int) and not isinstance(raw, bool) and 0 <= raw < top:
             out.values[key] = raw
         else:
-            out.problems.append(FieldProblem(where, f"{key} must be a whole number", "type.integer"))
+            out.problems.append(
+                FieldProblem(where, f"{key} must be a whole number from 0 to {top - 1}", "type.integer")
+            )
     else:
         choices = [*fields, "owner_id"] if obj.owned else list(fields)
         out.problems.append(

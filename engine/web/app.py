@@ -1,4 +1,4 @@
-"""The FastAPI application for one app: JSON API, OpenAPI, sign-in pages and the home page."""
+"""The FastAPI application for one app: JSON API, OpenAPI and its Swagger UI, sign-in pages and the home page."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from engine.auth.directory import AuthDb
 from engine.auth.hashers import HashingPool
 from engine.store.records import Store
 from engine.web.api import api_router
+from engine.web.apidocs import docs_router, mount_static
 from engine.web.envelope import install_error_handlers
 from engine.web.identity import TokenCache
 from engine.web.openapi import openapi_document
@@ -49,6 +50,8 @@ def create_app(
         web.add_middleware(ForwardedHeaders, proxies=proxies)
     web.include_router(api_router(store, web.state.auth))
     web.include_router(pages_router(store))  # /, /login, /logout
+    web.include_router(docs_router(store.app.label.en))  # /docs
+    mount_static(web)  # /static
     document = openapi_document(store.app, store.types, version=store.app.version)
 
     @web.get("/openapi.json", include_in_schema=False)

@@ -108,7 +108,9 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
         db.dispose()
 
 
-@pytest.fixture(scope="session")
+# Package scope (tests/e2e/__init__.py makes this a package): Playwright's sync API runs an event
+# loop in the main thread while the browser is open, and asyncio.run() elsewhere must not meet it.
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
     problem = _missing()
     if problem is not None:

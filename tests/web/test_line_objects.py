@@ -141,4 +141,4 @@ def test_openapi_says_a_line_names_its_parent_and_position_is_a_number(crm: tupl
     assert "quote_id" in schemas["quote_line_create"]["required"]
     assert schemas["quote_line"]["properties"]["position"]["type"] == "integer"
     assert schemas["quote"]["properties"]["lines"]["items"] == {"$ref": "#/components/schemas/quote_line"}
-    assert set(schemas["Error"]["properties"]) == {"ok", "errors", "truncated", "total"}
+    assert set(schemas["Error"]["properties"]) == {"ok", "errors", "current", "truncated", "total"}
