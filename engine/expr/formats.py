@@ -88,9 +88,15 @@ def parse_moment_text(text: str) -> datetime:
         tz = timezone(-offset if sign == "-" else offset)
     micro = int((fraction or "0")[:6].ljust(6, "0"))
     try:
-        return datetime(int(year), int(month), int(day), int(hour), int(minute), int(second or 0), micro, tzinfo=tz)
+        moment = datetime(int(year), int(month), int(day), int(hour), int(minute), int(second or 0), micro, tzinfo=tz)
     except ValueError:
         raise ValueError(f"expected a date-time that exists (hours 00-23), got {shown_text(text)}") from None
+    if tz is not None:
+        try:  # 0001-01-01T00:00+14:00 is a moment before year 1 in UTC, which nothing can hold
+            moment.astimezone(UTC)
+        except OverflowError:
+            raise ValueError(f"expected a moment from year 1 to 9999 in UTC, got {shown_text(text)}") from None
+    return moment
 
 
 def shown_text(text: str) -> str:

@@ -51,8 +51,9 @@ _ERRORS: dict[str, tuple[str, str]] = {
     "409": (
         "Conflict",
         "the `version` sent is stale (`record.stale`; `current` holds the stored record), other records "
-        "still refer to this one (`record.referenced`), or a record referred to went meanwhile "
-        "(`record.reference`)",
+        "still refer to this one (`record.referenced`), a record referred to went meanwhile "
+        "(`record.reference`), or PostgreSQL gave way to a concurrent write (`record.busy`: nothing was "
+        "stored, send it again)",
     ),
     "413": (
         "PayloadTooLarge",
@@ -63,6 +64,12 @@ _ERRORS: dict[str, tuple[str, str]] = {
         "InvalidInput",
         "invalid input, every problem located (`loc`) with a code: malformed JSON, wrong types, unknown or "
         "read-only fields, broken rules (`rule.<name>`), bad query parameters (`query.*`)",
+    ),
+    "503": (
+        "Unavailable",
+        "the server could not do it now; nothing was changed, try again after `Retry-After` seconds: a read "
+        "ran past its time limit (`database.timeout`), the database stayed locked by another writer "
+        "(`database.busy`), or the database was migrated to another blueprint (`database.blueprint_changed`)",
     ),
 }
 _ETAG = {
@@ -80,6 +87,10 @@ def _error_responses() -> dict[str, Any]:
             out[name]["headers"] = {
                 "WWW-Authenticate": {"required": True, "schema": _TEXT, "description": 'Bearer realm="loomwork"'}
             }
+        if status == "503":
+            out[name]["headers"] = {
+                "Retry-After": {"required": False, "schema": {"type": "string"}, "description": "seconds"}
+            }
     return out
 
 
@@ -87,7 +98,7 @@ def _responses(
     ok: tuple[str, str, dict[str, Any]], *errors: str, headers: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     """The success response (status, description, JSON schema) and the error statuses named;
-    401 always (every route needs a user)."""
+    401 and 503 always (see `_errors`)."""
     status, description, schema = ok
     out: dict[str, Any] = {status: {"description": description, "content": {"application/json": {"schema": schema}}}}
     if headers:
@@ -96,8 +107,9 @@ def _responses(
 
 
 def _errors(*statuses: str) -> dict[str, Any]:
-    """References to the error responses, 401 always (every route needs a user)."""
-    return {code: {"$ref": f"#/components/responses/{_ERRORS[code][0]}"} for code in sorted({"401", *statuses})}
+    """References to the error responses; 401 (every route needs a user) and 503 (the database
+    can be busy, slow or migrated under any request) always."""
+    return {code: {"$ref": f"#/components/responses/{_ERRORS[code][0]}"} for code in sorted({"401", "503", *statuses})}
 
 
 def _param(name: str, schema: dict[str, Any], description: str, where: str = "query") -> dict[str, Any]:

@@ -249,6 +249,12 @@ def test_a_moment_that_does_not_exist_is_refused(text: str) -> None:
         parse("datetime", text)
 
 
+@pytest.mark.parametrize("text", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-01:00"])
+def test_a_moment_outside_the_years_utc_can_hold_is_refused(text: str) -> None:
+    with pytest.raises(ValueError, match="from year 1 to 9999 in UTC"):
+        parse("datetime", text)
+
+
 def test_a_moment_without_a_timezone_is_refused() -> None:
     with pytest.raises(ValueError, match="needs a timezone"):
         parse("datetime", "2024-01-05T10:00:00")

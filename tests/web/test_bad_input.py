@@ -286,3 +286,13 @@ def test_content_length_takes_ascii_digits_only(client: TestClient) -> None:
     r = client.post("/api/v1/deal", content=body, headers={"Content-Length": b"9" * 5000})
     assert_envelope(r, 413, "payload.too_large")
     assert [d["name"] for d in client.get("/api/v1/deal").json()["data"]] == ["keep"]
+
+
+@pytest.mark.parametrize("moment", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-01:00"])
+def test_a_moment_before_year_1_or_after_9999_in_utc_is_a_422(client: TestClient, moment: str) -> None:
+    """Such a moment parses with its offset but cannot be held in UTC: it was a 500."""
+    r = client.post("/api/v1/company", json={"name": "early", "last_contact": moment})
+    (error,) = assert_envelope(r, 422, "type.datetime")
+    assert error["loc"] == ["body", "last_contact"]
+    r = client.get("/api/v1/company", params={"last_contact__gt": moment})
+    (error,) = assert_envelope(r, 422, "query.bad_value")
