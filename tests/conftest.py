@@ -72,6 +72,23 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return url
 
 
+#: Tests that share an expensive session fixture (a served demo and a browser; the schemathesis
+#: cases drawn for the CRM) run on one worker when the suite runs in parallel (`make test` uses
+#: pytest-xdist with --dist loadgroup), instead of every worker paying for the fixture.
+SHARED_SETUP_GROUPS = {"tests/e2e/": "browser", "tests/web/test_openapi_conformance.py": "openapi"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not config.pluginmanager.hasplugin("xdist"):
+        return
+    root = Path(str(config.rootpath))
+    for item in items:
+        where = Path(str(item.path)).relative_to(root).as_posix()
+        group = next((g for prefix, g in SHARED_SETUP_GROUPS.items() if where.startswith(prefix)), None)
+        if group is not None:
+            item.add_marker(pytest.mark.xdist_group(group))
+
+
 #: Where a server error is logged: the API's handler of unexpected exceptions (engine.web.envelope,
 #: one record per 500) and uvicorn (an exception that left the app of a served test).
 SERVER_LOGGERS = ("loomwork.web", "uvicorn.error")

@@ -97,11 +97,11 @@ def workdir(demo: Demo, tmp_path: Path) -> Path:
     return tmp_path
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-    return port
+def _bound_socket() -> socket.socket:
+    """A loopback socket bound to a free port, handed to uvicorn (no parallel worker can take it)."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    return sock
 
 
 @contextmanager
@@ -113,9 +113,10 @@ def serving(folder: Path) -> Iterator[str]:
     from engine.web.runtime import open_store
 
     store = open_store(REPO / "blueprints" / "crm", f"sqlite:///{folder / DEMO_DB}", files_dir=folder / "files")
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(store), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, name="doc-examples-uvicorn", daemon=True)
+    sock = _bound_socket()
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(store), log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="doc-examples-uvicorn", daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
     while not server.started:
@@ -127,6 +128,7 @@ def serving(folder: Path) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+        sock.close()
         store.db.dispose()
 
 

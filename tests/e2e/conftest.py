@@ -54,11 +54,13 @@ class LiveServer:
     db_url: str
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+def _bound_socket() -> socket.socket:
+    """A loopback socket already bound to a free port, handed to uvicorn: no other process (a
+    parallel test worker) can take the port between choosing it and serving on it."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    return sock
 
 
 @pytest.fixture(scope="session")
@@ -90,10 +92,11 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     load_fixtures(store, CRM / "demo", DirectoryPeople(auth))
     Users(auth).create_user(XSS_EMAIL, XSS_NAME, "sales_rep", password=DEMO_PASSWORD)
 
-    port = _free_port()
-    config = uvicorn.Config(create_app(store, auth=auth), host="127.0.0.1", port=port, log_level="warning")
+    sock = _bound_socket()
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(create_app(store, auth=auth), log_level="warning")
     server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="e2e-uvicorn", daemon=True)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="e2e-uvicorn", daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
     while not server.started:
@@ -105,6 +108,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+        sock.close()
         db.dispose()
 
 

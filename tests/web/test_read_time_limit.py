@@ -50,12 +50,35 @@ def _generated(store: Store, rows: int) -> None:
         conn.execute(t.insert().from_select(columns, sa.select(sa.literal("gen"), n, sa.literal(1), now, now)))
 
 
+#: How long the slow list must run without a limit, so that a 0.3 s limit surely stops it and a
+#: quick request sent meanwhile surely finishes first. Machines and databases differ tenfold and
+#: more (50,000 rows take 8 s on SQLite and 0.3 s on PostgreSQL here), so the table is sized by
+#: measuring rather than assumed.
+SLOW_ENOUGH = 1.5
+
+
+def _unlimited_seconds(store: Store) -> float:
+    started = time.monotonic()
+    store.find("deal", ListQuery(filter=SLOW_FILTER, limit=5))
+    return time.monotonic() - started
+
+
 @pytest.fixture
 def big(db_url: str) -> Iterator[Store]:
+    """Deals enough that the slow filter runs for about SLOW_ENOUGH seconds (the time per row is
+    measured on a sample long enough to be steady, then the table grows to the size wanted)."""
     store = make_store(db_url)
     store.create("deal", {"name": "first", "amount": "1.00"})
-    _generated(store, 50_000)
     store.expr_limits = Limits(max_cost=None)
+    rows = 2_000
+    _generated(store, rows)
+    while (seconds := _unlimited_seconds(store)) < 0.15:
+        more = rows * min(49, max(1, int(0.3 / max(seconds, 0.001))))
+        _generated(store, more)
+        rows += more
+    wanted = int(rows * SLOW_ENOUGH / seconds)
+    if wanted > rows:
+        _generated(store, wanted - rows)
     yield store
     store.db.dispose()
 

@@ -48,10 +48,11 @@ def served(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, dict[str, Any]]]:
     return calls
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def bound_socket() -> socket.socket:
+    """A loopback socket bound to a free port, handed to uvicorn (no parallel worker can take it)."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    return sock
 
 
 @pytest.fixture
@@ -64,10 +65,11 @@ def running() -> Iterator[list[uvicorn.Server]]:
 
 def start(app: Any, kw: dict[str, Any], servers: list[uvicorn.Server]) -> str:
     """Run `app` with serve's uvicorn settings on a free port; returns its base URL."""
-    port = free_port()
+    sock = bound_socket()
+    port = sock.getsockname()[1]
     server = uvicorn.Server(uvicorn.Config(app, **{**kw, "port": port}))
     servers.append(server)
-    threading.Thread(target=server.run, daemon=True).start()
+    threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True).start()
     deadline = time.monotonic() + 10
     while not server.started:
         assert time.monotonic() < deadline, "uvicorn did not start"
