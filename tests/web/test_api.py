@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.helpers import api_client, make_store
+from tests.helpers import EVERYTHING, api_client, make_store
 
 PDF = b"%PDF-1.4\n%test\n"
 
@@ -159,6 +159,19 @@ def test_openapi_is_generated_from_the_blueprint(client: TestClient) -> None:
     assert {"amount__gt", "stage__in", "sort", "cursor"} <= names
 
 
-def test_home_page_lists_objects_escaped(client: TestClient) -> None:
+def test_home_page_lists_objects(client: TestClient) -> None:
     r = client.get("/")
     assert r.status_code == 200 and "Company" in r.text and "/api/v1/deal" in r.text
+
+
+def test_home_page_escapes_the_blueprints_labels(db_url: str, tmp_path: Path) -> None:
+    """A label is the blueprint author's text, never markup: it reaches the page escaped."""
+    source = EVERYTHING.read_text().replace("label: {en: Company, zh: 公司}", 'label: {en: "<script>x()</script> & Co"}')
+    blueprint = tmp_path / "labels.yaml"
+    blueprint.write_text(source)
+    store = make_store(db_url, blueprint)
+    with api_client(store) as c:
+        r = c.get("/")
+    store.db.dispose()
+    assert r.status_code == 200
+    assert "&lt;script&gt;x()&lt;/script&gt; &amp; Co" in r.text and "<script>x()" not in r.text
