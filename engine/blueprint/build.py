@@ -25,6 +25,7 @@ from engine.blueprint.model import (
 from engine.blueprint.roles import RoleBuilder, has_scope_expressions
 from engine.blueprint.shape import blueprint_schema, did_you_mean
 from engine.blueprint.source import Path_, Source
+from engine.blueprint.views import ViewsBuilder, navigation
 from engine.errors import Problem
 
 COMMON_FIELD_KEYS = frozenset({"type", "label", "help", "required", "unique", "index", "default", "renamed_from"})
@@ -136,8 +137,10 @@ class AppBuilder:
             default_locale=str(app.get("default_locale", "en")),
             roles=RoleBuilder(self.fail, objects).build(_dict(data.get("roles"))),
             timezone=self._timezone(app.get("timezone")),
+            navigation=navigation(self.fail, app.get("navigation"), objects, lambda raw, _: _maybe_label(raw)),
         )
-        if not any(o.rules or o.formula_fields for o in built.objects) and not has_scope_expressions(built):
+        expressive = any(o.rules or o.formula_fields or any(v.filter for v in o.views) for o in built.objects)
+        if not expressive and not has_scope_expressions(built):
             return built  # no expressions: the language (and its parser) need not load
         from engine.blueprint.expressions import check_expressions
 
@@ -242,6 +245,7 @@ class AppBuilder:
             if isinstance(lraw, dict)
         )
         label = label_of(raw.get("label"), name)
+        shown = ViewsBuilder(self.fail, label_of, owned=bool(raw.get("owned", parent is None)))
         return ObjectDef(
             name=name,
             label=label,
@@ -255,6 +259,8 @@ class AppBuilder:
             parent=parent,
             renamed_from=raw.get("renamed_from"),
             description=_maybe_label(raw.get("description")),
+            views=shown.views(path, raw.get("views"), fields),
+            board=shown.board(path, raw.get("board"), fields),
         )
 
     def _rules(self, path: Path_, raw: list[Any], field_names: list[str]) -> tuple[RuleDef, ...]:

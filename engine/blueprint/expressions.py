@@ -15,6 +15,7 @@ from engine.blueprint.model import App, FieldDef, ObjectDef
 from engine.blueprint.roles import check_role_scopes
 from engine.blueprint.scope import READS_CLOCK, FormulaPending, ObjectScope
 from engine.blueprint.source import Path_, Source
+from engine.blueprint.views import check_view_filters
 from engine.errors import ExprError, Problem
 from engine.expr import (
     FunctionRegistry,
@@ -131,4 +132,5 @@ def check_expressions(app: App, src: Source, types: Any, problems: list[Problem]
     app = type_formulas(app, src, types, functions, problems)
     check_rules(app, src, types, functions, problems)
     check_role_scopes(app, src, types, functions, problems)
+    check_view_filters(app, src, types, functions, problems)
     return app

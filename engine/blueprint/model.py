@@ -115,6 +115,35 @@ class LayoutDef:
 
 
 @dataclass(frozen=True)
+class ViewDef:
+    """A named list view: its columns, default sort (`-` for descending) and filter expression."""
+
+    name: str
+    label: Label
+    columns: tuple[str, ...]
+    sort: tuple[str, ...] = ()
+    filter: str | None = None
+
+
+@dataclass(frozen=True)
+class BoardDef:
+    """The object's kanban board: columns by a select field, the fields its cards show, the
+    number summed in each column's header."""
+
+    by: str
+    card: tuple[str, ...] = ()
+    sum: str | None = None
+
+
+@dataclass(frozen=True)
+class NavGroup:
+    """A group of the app's menu: a heading (none for the top group) and objects in order."""
+
+    label: Label | None
+    objects: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class ObjectDef:
     """One business object: one real table."""
 
@@ -130,6 +159,8 @@ class ObjectDef:
     parent: str | None = None  # set when another object holds this one as a child table
     renamed_from: str | None = None
     description: Label | None = None
+    views: tuple[ViewDef, ...] = ()
+    board: BoardDef | None = None
 
     def field(self, name: str) -> FieldDef:
         for f in self.fields:
@@ -219,6 +250,8 @@ class App:
     roles: tuple[RoleDef, ...] = ()
     #: The IANA time zone whose calendar days datetimes fall on in date buckets (`close_at:month`).
     timezone: str = "UTC"
+    #: The menu: groups of objects (`navigation:`); empty means every top-level object in order.
+    navigation: tuple[NavGroup, ...] = ()
     #: The merged blueprint document this model was built from (stored with each migration).
     document: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
