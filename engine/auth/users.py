@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +19,8 @@ from engine.errors import Conflict, NotFound
 
 EMAIL_SHAPE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
 ROLE_SHAPE = re.compile(r"^[a-z][a-z0-9_]*$")
+#: The UI languages a user may choose.
+LOCALES = ("en", "zh")
 
 
 @dataclass(frozen=True)
@@ -98,12 +101,13 @@ class Users:
         *,
         team: str | None = None,
         password: str | None = None,
-        locale: str = "en",
+        locale: str = "",
         region: str | None = None,
         actor_id: int | None = None,
     ) -> User:
         """Create an active user; without a password the user can only use API tokens, without a
-        role they may do nothing. The one way users are made (CLI, demo and test fixtures)."""
+        role they may do nothing. The one way users are made (CLI, demo and test fixtures). An
+        empty `locale` means not chosen: pages follow the browser, then the app's default."""
         address = normal_email(email)
         if not name.strip():
             raise AuthInvalid("a user needs a name", code="auth.bad_name")
@@ -166,6 +170,14 @@ class Users:
     def set_region(self, email: str, region: str | None, *, actor_id: int | None = None) -> None:
         self._change(email, {"region": region}, audit.ROLE_CHANGED, {"region": region}, actor_id)
 
+    def set_locale(self, user_id: int, locale: str) -> None:
+        """The user's UI language (`en` or `zh`; empty: follow the browser): a preference of their
+        own, not audited."""
+        if locale not in LOCALES and locale != "":
+            raise AuthInvalid(f"'{locale[:20]}' is not a language of the app (en, zh)", code="auth.bad_locale")
+        with self.auth.db.write() as conn:
+            conn.execute(sa.update(self.t).where(self.t.c.id == user_id).values(locale=locale))
+
     def deactivate(self, email: str, *, actor_id: int | None = None) -> None:
         """The user can no longer log in nor use tokens; records they own stay theirs."""
         self._change(email, {"active": False}, audit.USER_DEACTIVATED, {}, actor_id)
@@ -191,6 +203,16 @@ class Users:
         if row is None:
             raise NotFound(f"no user with id {user_id}", code="user.not_found")
         return user_from_row(row)
+
+
+def user_names(auth: AuthDb, ids: Iterable[int]) -> dict[int, str]:
+    """The display names of these users (one query; unknown ids are left out)."""
+    wanted = sorted(set(ids))
+    if not wanted:
+        return {}
+    t = auth.tables.user
+    with auth.db.read() as conn:
+        return {int(r.id): r.name for r in conn.execute(sa.select(t.c.id, t.c.name).where(t.c.id.in_(wanted)))}
 
 
 def user_by_email(auth: AuthDb, conn: Connection, email: str) -> User:

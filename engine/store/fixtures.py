@@ -45,7 +45,7 @@ class FixtureUser:
 
     email: str
     name: str
-    locale: str = "en"
+    locale: str = ""
     role: str | None = None
     team: str | None = None
     region: str | None = None
@@ -317,7 +317,7 @@ def _read_users(app: App, plan: FixturePlan, src: Source, value: list[Any]) -> N
         upath: Path_ = (USERS_KEY, i)
         email = raw.get("email") if isinstance(raw, dict) else None
         name = raw.get("name") if isinstance(raw, dict) else None
-        locale = raw.get("locale", "en") if isinstance(raw, dict) else None
+        locale = raw.get("locale", "") if isinstance(raw, dict) else None
         if not isinstance(email, str) or not isinstance(name, str) or not isinstance(locale, str):
             plan.problems.append(
                 _problem(src, upath, "a user needs text 'email' and 'name' (and optional 'locale')", "fixture.bad_user")

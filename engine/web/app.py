@@ -14,6 +14,7 @@ from engine.auth.hashers import HashingPool
 from engine.store.records import Store
 from engine.web.api import api_router
 from engine.web.apidocs import docs_router, mount_static
+from engine.web.app_pages import app_router
 from engine.web.envelope import install_error_handlers
 from engine.web.identity import TokenCache
 from engine.web.openapi import openapi_document
@@ -50,6 +51,7 @@ def create_app(
         web.add_middleware(ForwardedHeaders, proxies=proxies)
     web.include_router(api_router(store, web.state.auth))
     web.include_router(pages_router(store))  # /, /login, /logout
+    web.include_router(app_router(store, web.state.auth))  # /app: the generated app
     web.include_router(docs_router(store.app.label.en))  # /docs
     mount_static(web)  # /static
     document = openapi_document(store.app, store.types, version=store.app.version)

@@ -161,12 +161,14 @@ def test_openapi_is_generated_from_the_blueprint(client: TestClient) -> None:
 
 def test_home_page_lists_objects(client: TestClient) -> None:
     r = client.get("/")
-    assert r.status_code == 200 and "Company" in r.text and "/api/v1/deal" in r.text
+    assert r.status_code == 200 and "Company" in r.text and 'href="/app/deal"' in r.text
 
 
 def test_home_page_escapes_the_blueprints_labels(db_url: str, tmp_path: Path) -> None:
     """A label is the blueprint author's text, never markup: it reaches the page escaped."""
-    source = EVERYTHING.read_text().replace("label: {en: Company, zh: 公司}", 'label: {en: "<script>x()</script> & Co"}')
+    source = EVERYTHING.read_text().replace(
+        "label: {en: Company, zh: 公司}", 'label: {en: "<script>x()</script> & Co"}'
+    )
     blueprint = tmp_path / "labels.yaml"
     blueprint.write_text(source)
     store = make_store(db_url, blueprint)

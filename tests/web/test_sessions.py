@@ -317,11 +317,11 @@ def test_the_home_page_lists_only_the_objects_the_user_may_read(
     store: Store, auth: AuthDb, client: TestClient, user: User
 ) -> None:
     # everything.yaml declares no roles: a sales_rep there reads nothing; the admin reads everything.
-    assert 'href="/api/v1/company' not in client.get("/").text  # anonymous: no object list
+    assert 'href="/app/company' not in client.get("/").text  # anonymous: no object list
     assert log_in(client, user.email).status_code == 303
-    assert 'href="/api/v1/company' not in client.get("/").text
+    assert 'href="/app/company' not in client.get("/").text
     Users(auth).create_user("root@example.com", "Root", "admin", password=PASSWORD)
     with build_client(store, auth) as admin:
         assert log_in(admin, "root@example.com").status_code == 303
         page = admin.get("/").text
-        assert 'href="/api/v1/company' in page and 'href="/api/v1/deal_line' not in page
+        assert 'href="/app/company' in page and 'href="/app/deal_line' not in page
