@@ -64,7 +64,7 @@
     root.querySelectorAll("ol.cards").forEach(function (list) {
       if (list._sortable) return;
       list._sortable = window.Sortable.create(list, {
-        group: "board", animation: 120, filter: "select, button, a, input", preventOnFilter: false,
+        group: "board", animation: 120, forceFallback: true, filter: "select, button, a, input, label", preventOnFilter: false,
         onEnd: function (evt) {
           var to = evt.to.getAttribute("data-option");
           if (evt.from === evt.to) return;
