@@ -64,7 +64,8 @@ class ObjectConditions:
 
     object: str
     fields: Mapping[str, FieldConditions] = field(default_factory=dict)
-    sections: Mapping[tuple[str, int], Condition] = field(default_factory=dict)  # (layout, index) -> visible_if
+    #: Every compiled condition by its text (a page evaluates a section's `visible_if` through it).
+    by_text: Mapping[str, Condition] = field(default_factory=dict)
 
     @property
     def empty(self) -> bool:
@@ -113,7 +114,6 @@ def compile_conditions(
             cache[text] = _compile(app, obj, text, types, functions, Kind.BOOLEAN)
         return cache[text]
 
-    sections: dict[tuple[str, int], Condition] = {}
     visible: dict[str, list[Condition]] = {}
     required: dict[str, list[Condition]] = {}
     for f in obj.fields:
@@ -122,9 +122,10 @@ def compile_conditions(
         if f.required_if:
             required.setdefault(f.name, []).append(condition(f.required_if))
     for layout in obj.layouts:
-        for i, section in enumerate(layout.sections):
-            if section.visible_if:
-                sections[(layout.name, i)] = condition(section.visible_if)
+        for section in layout.sections:
+            for text in (section.visible_if, section.required_if):
+                if text:
+                    condition(text)
             for name in section.fields:
                 if not obj.has_field(name):
                     continue
@@ -142,7 +143,7 @@ def compile_conditions(
             fields[f.name] = FieldConditions(
                 f, tuple(visible.get(f.name, ())), tuple(required.get(f.name, ())), default
             )
-    return ObjectConditions(obj.name, fields, sections)
+    return ObjectConditions(obj.name, fields, dict(cache))
 
 
 def holds(condition: Condition, view: RecordView) -> bool:
