@@ -199,11 +199,13 @@ def apply_conditions(
     previous: Mapping[str, Any] | None,
     user: Mapping[str, Any],
     loc: tuple[str | int, ...],
+    locked: frozenset[str] = frozenset(),
 ) -> list[FieldProblem]:
     """Fill the defaults a new `row` waits for, then report what the conditions refuse.
 
     `row` holds the record as it will be stored (for an update, the stored record with the
-    changes); `previous` is the stored record (None on create)."""
+    changes); `previous` is the stored record (None on create). A field in `locked` (one the
+    user may not change) is never required of them."""
     if conds.empty:
         return []
     problems: list[FieldProblem] = []
@@ -225,7 +227,9 @@ def apply_conditions(
                 )
             continue
         attachment_later = previous is None and c.field.type == "attachment"  # files come after the record
-        if is_empty(value) and not attachment_later and is_required(c, view):
+        if c.field.name in locked or attachment_later:
+            continue
+        if is_empty(value) and is_required(c, view):
             problems.append(FieldProblem((*loc, key), f"'{c.field.name}' is required", "field.required"))
     return problems
 

@@ -300,8 +300,9 @@ class Store:
         conditions = self.conditions[obj.name]
         if not conditions.empty:
             user = ActingUser(access, actor)
+            locked = access.locked(obj.name) if access is not None else frozenset()
             for row, prev, loc in zip(rows, previous, locs, strict=True):
-                problems += apply_conditions(conditions, self.types, obj, row, prev, user, loc)
+                problems += apply_conditions(conditions, self.types, obj, row, prev, user, loc, locked)
         if self.logic[obj.name].empty:
             if problems:
                 raise InputInvalid(problems)
