@@ -211,7 +211,7 @@ def apply_conditions(
     problems: list[FieldProblem] = []
     view = ValuesView(obj, row, user)
     if previous is None:
-        problems += _fill_defaults(conds, types, row, view, loc)
+        _fill_defaults(conds, types, row, view)
     for c in conds.fields.values():
         key = c.key
         if c.field.column is None:
@@ -234,10 +234,10 @@ def apply_conditions(
     return problems
 
 
-def _fill_defaults(
-    conds: ObjectConditions, types: Any, row: dict[str, Any], view: ValuesView, loc: tuple[str | int, ...]
-) -> list[FieldProblem]:
-    problems: list[FieldProblem] = []
+def _fill_defaults(conds: ObjectConditions, types: Any, row: dict[str, Any], view: ValuesView) -> None:
+    """Defaults of the fields left out and shown now. A computed default that is no valid value for
+    its field (a user's region that is not one of the options) leaves the field empty: the user did
+    not send it, so it is not theirs to fix; a required field then says it is required."""
     for c in conds.fields.values():
         f = c.field
         if c.key in row or f.column is None or (c.default is None and f.default is None):
@@ -249,12 +249,10 @@ def _fill_defaults(
             continue
         try:
             value = default_value(f, types, c.default.run(view))
-        except ValueError as exc:
-            problems.append(FieldProblem((*loc, c.key), f"the default of '{f.name}': {exc}", "field.invalid"))
+        except ValueError:
             continue
         if value is not None:
             row[c.key] = value
-    return problems
 
 
 def default_value(f: FieldDef, types: Any, value: Any) -> Any:
