@@ -23,6 +23,7 @@ from engine.store.conditions import (
     UNENTERED_TYPES,
     ObjectConditions,
     ValuesView,
+    fill_defaults,
     holds,
     is_required,
     is_visible,
@@ -92,6 +93,23 @@ def form_state(spec: FormSpec, values: Mapping[str, Any], user: Mapping[str, Any
                 line_state(f.lines, row, who, spec.types) for row in (rows if isinstance(rows, Sequence) else ())
             )
     return FormState(frozenset(visible), frozenset(required), frozenset(shown_sections), lines)
+
+
+def initial_values(
+    spec: FormSpec, user: Mapping[str, Any] | Subject | None = None, values: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The values a new record's form starts with, by field key: `values` given (parsed), then the
+    constant and computed defaults (`today()`, `user.region`) of the fields shown for them — what
+    the server would fill in for fields left out. Values are as the store holds them (dates, Decimals)."""
+    who = user_values(user) if isinstance(user, Subject) else dict(user or {})
+    obj = _definition(spec.definition)
+    row = parse_values(obj, values or {}, spec.types)
+    for f in obj.fields:
+        key = f.column
+        if key is not None and key not in row and f.default is not None and f.name not in spec.conditions.fields:
+            row[key] = f.default
+    fill_defaults(spec.conditions, spec.types, row, ValuesView(obj, row, who))
+    return row
 
 
 def line_state(spec: LineSpec, values: Any, user: Mapping[str, Any], types: Any) -> LineState:

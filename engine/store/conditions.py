@@ -211,7 +211,7 @@ def apply_conditions(
     problems: list[FieldProblem] = []
     view = ValuesView(obj, row, user)
     if previous is None:
-        _fill_defaults(conds, types, row, view)
+        fill_defaults(conds, types, row, view)
     for c in conds.fields.values():
         key = c.key
         if c.field.column is None:
@@ -234,7 +234,7 @@ def apply_conditions(
     return problems
 
 
-def _fill_defaults(conds: ObjectConditions, types: Any, row: dict[str, Any], view: ValuesView) -> None:
+def fill_defaults(conds: ObjectConditions, types: Any, row: dict[str, Any], view: ValuesView) -> None:
     """Defaults of the fields left out and shown now. A computed default that is no valid value for
     its field (a user's region that is not one of the options) leaves the field empty: the user did
     not send it, so it is not theirs to fix; a required field then says it is required."""

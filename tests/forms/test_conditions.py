@@ -3,6 +3,7 @@ compiled conditions the store enforces, evaluated without a database."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ import pytest
 from engine.auth.policy import Subject, decide
 from engine.blueprint.load import load_blueprint
 from engine.blueprint.model import App
-from engine.forms.conditions import LineState, form_state, parse_values, user_values
+from engine.forms.conditions import LineState, form_state, initial_values, parse_values, user_values
 from engine.forms.spec import FormSpec, form_spec
 from engine.types.registry import TypeRegistry
 
@@ -88,3 +89,18 @@ def test_values_are_parsed_by_key_or_name(app: App) -> None:
         "amount": "12.50",
         "opened_on": "2026-03-01",
     }  # an unknown option does not parse: it counts as empty
+
+
+def test_a_new_form_starts_with_the_defaults_the_server_would_give(spec: FormSpec) -> None:
+    today = datetime.now(UTC).date()
+    east = Subject(3, frozenset({"rep"}), attributes={"region": "east"})
+    assert initial_values(spec, east) == {
+        "stage": "open",
+        "region": "east",
+        "opened_on": today,
+        "follow_up": today + timedelta(days=7),
+        "rep_id": 3,
+        "priority": "low",
+    }
+    lost = initial_values(spec, {"id": 4}, {"stage": "lost", "name": "x"})
+    assert lost == {"name": "x", "stage": "lost", "opened_on": today, "rep_id": 4}  # hidden: no default
