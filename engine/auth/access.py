@@ -126,6 +126,9 @@ class PolicyAccess:
                 out |= d.hidden | d.read_only
         return out
 
+    def attribute(self, name: str) -> Any:
+        return self.subject.attribute(name)
+
     def _scope(self, obj: Any, table: Any) -> TableScope:
         return TableScope(self.store, obj, table)
 

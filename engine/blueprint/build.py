@@ -28,7 +28,11 @@ from engine.blueprint.source import Path_, Source
 from engine.blueprint.views import ViewsBuilder, navigation
 from engine.errors import Problem
 
-COMMON_FIELD_KEYS = frozenset({"type", "label", "help", "required", "unique", "index", "default", "renamed_from"})
+COMMON_FIELD_KEYS = frozenset(
+    {"type", "label", "help", "required", "unique", "index", "default", "renamed_from", "visible_if", "required_if"}
+)
+#: Field types that hold no value a user enters, so nothing can be required of them.
+UNENTERED_TYPES = ("formula", "autonumber", "child_table")
 #: Field names that would clash with system columns or API query parameters.
 RESERVED_FIELD_NAMES = frozenset(SYSTEM_COLUMNS) | {
     "sort",
@@ -92,6 +96,10 @@ def label_of(raw: Any, fallback: str) -> Label:
     return Label(en=humanize(fallback))
 
 
+def _text(raw: Any) -> str | None:
+    return raw if isinstance(raw, str) and raw.strip() else None
+
+
 def _maybe_label(raw: Any) -> Label | None:
     return label_of(raw, "") if raw else None
 
@@ -139,7 +147,9 @@ class AppBuilder:
             timezone=self._timezone(app.get("timezone")),
             navigation=navigation(self.fail, app.get("navigation"), objects, lambda raw, _: _maybe_label(raw)),
         )
-        expressive = any(o.rules or o.formula_fields or any(v.filter for v in o.views) for o in built.objects)
+        expressive = any(
+            o.rules or o.formula_fields or o.has_conditions or any(v.filter for v in o.views) for o in built.objects
+        )
         if not expressive and not has_scope_expressions(built):
             return built  # no expressions: the language (and its parser) need not load
         from engine.blueprint.expressions import check_expressions
@@ -343,7 +353,10 @@ class AppBuilder:
             on_delete=str(raw.get("on_delete", "restrict")),
             renamed_from=raw.get("renamed_from") if isinstance(raw.get("renamed_from"), str) else None,
             settings=MappingProxyType(settings),
+            visible_if=_text(raw.get("visible_if")),
+            required_if=_text(raw.get("required_if")),
         )
+        self._check_conditions(path, f)
         if not known:
             return f
         ftype = self.types[str(type_name)]
@@ -373,10 +386,48 @@ class AppBuilder:
                 "a required lookup cannot use on_delete: set_null",
                 "field.bad_on_delete",
             )
-        if "default" in raw:
+        if isinstance(raw.get("default"), dict):
+            f = replace(f, default_expr=self._default_expr(path, f, raw["default"]))
+        elif "default" in raw:
             default = self._default(path, f, ftype, raw["default"])
             f = replace(f, default=default)
         return f
+
+    def _check_conditions(self, path: Path_, f: FieldDef) -> None:
+        """A required field cannot be hidden, and only fields a user fills can be required."""
+        if f.required and f.visible_if:
+            self.fail(
+                (*path, "visible_if"),
+                f"'{f.name}' is required, so it cannot be hidden; use required_if with the same condition",
+                "field.required_hidden",
+            )
+        if f.required_if and f.type in UNENTERED_TYPES:
+            self.fail(
+                (*path, "required_if"),
+                f"required_if does not apply to {article(f.type)} field (nobody fills it in)",
+                "field.option_not_applicable",
+                key=True,
+            )
+        if f.required_if and f.required:
+            self.fail(
+                (*path, "required_if"), f"'{f.name}' is always required; drop required_if", "field.required_twice"
+            )
+
+    def _default_expr(self, path: Path_, f: FieldDef, raw: Mapping[str, Any]) -> str | None:
+        """`default: {expr: "today()"}`: the expression text (type-checked with the others)."""
+        where = (*path, "default")
+        text = raw.get("expr")
+        if set(raw) != {"expr"} or not isinstance(text, str) or not text.strip():
+            self.fail(
+                where,
+                'a computed default is written {expr: "..."} with one expression, e.g. {expr: "today()"}',
+                "field.bad_default",
+            )
+            return None
+        if f.type in ("child_table", "autonumber", "attachment", "formula"):
+            self.fail(where, f"{article(f.type)} field cannot have a default", "field.bad_default")
+            return None
+        return text
 
     def _bounds(self, path: Path_, f: FieldDef, ftype: FieldTypeSpec, raw: Mapping[str, Any]) -> FieldDef:
         """`f` with its `min`/`max`, read by the field type (numbers, dates or date-times)."""
@@ -490,6 +541,8 @@ class AppBuilder:
                     label=_maybe_label(sraw.get("label")),
                     fields=tuple(names),
                     columns=sraw["columns"] if isinstance(sraw.get("columns"), int) else 1,
+                    visible_if=_text(sraw.get("visible_if")),
+                    required_if=_text(sraw.get("required_if")),
                 )
             )
         return LayoutDef(name=name, sections=tuple(sections))

@@ -10,6 +10,7 @@ from dataclasses import replace
 from types import MappingProxyType
 from typing import Any
 
+from engine.blueprint.conditions import check_conditions
 from engine.blueprint.formula_reads import direct_reads
 from engine.blueprint.model import App, FieldDef, ObjectDef
 from engine.blueprint.roles import check_role_scopes
@@ -133,4 +134,5 @@ def check_expressions(app: App, src: Source, types: Any, problems: list[Problem]
     check_rules(app, src, types, functions, problems)
     check_role_scopes(app, src, types, functions, problems)
     check_view_filters(app, src, types, functions, problems)
+    check_conditions(app, src, types, functions, problems)
     return app

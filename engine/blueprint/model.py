@@ -66,6 +66,12 @@ class FieldDef:
     on_delete: str = "restrict"  # lookup: restrict | set_null | cascade
     renamed_from: str | None = None
     settings: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    #: Conditions (boolean expressions over the record's own fields and `user.*`): the field is
+    #: shown and may hold a new value only while `visible_if` holds; it must be filled while `required_if` holds.
+    visible_if: str | None = None
+    required_if: str | None = None
+    #: A default computed on create (`default: {expr: "today()"}`), instead of the constant `default`.
+    default_expr: str | None = None
 
     @property
     def column(self) -> str | None:
@@ -75,6 +81,11 @@ class FieldDef:
         if self.type in ("lookup", "user"):
             return f"{self.name}_id"
         return self.name
+
+    @property
+    def conditional(self) -> bool:
+        """Whether the field has a condition or a computed default (read at every write)."""
+        return bool(self.visible_if or self.required_if or self.default_expr)
 
     def option(self, option_id: str) -> Option | None:
         return next((o for o in self.options if o.id == option_id), None)
@@ -106,6 +117,9 @@ class LayoutSection:
     label: Label | None
     fields: tuple[str, ...]
     columns: int = 1
+    #: Conditions on every field of the section, as on a field (see `FieldDef.visible_if`).
+    visible_if: str | None = None
+    required_if: str | None = None
 
 
 @dataclass(frozen=True)
@@ -186,6 +200,19 @@ class ObjectDef:
     @property
     def child_fields(self) -> tuple[FieldDef, ...]:
         return tuple(f for f in self.fields if f.type == "child_table")
+
+    def layout(self, name: str) -> LayoutDef:
+        for layout in self.layouts:
+            if layout.name == name:
+                return layout
+        raise KeyError(name)
+
+    @property
+    def has_conditions(self) -> bool:
+        """Whether a field or a layout section has `visible_if`, `required_if` or a computed default."""
+        return any(f.conditional for f in self.fields) or any(
+            s.visible_if or s.required_if for layout in self.layouts for s in layout.sections
+        )
 
 
 #: Record scopes a role may name; anything else is a boolean expression (see docs/permissions.md).

@@ -13,6 +13,9 @@ files and reference checks:
 - `hidden(object)`: fields never shown, filtered, sorted or grouped by;
 - `locked(object)`: fields that may not be written (hidden or read-only).
 
+It also names the user's attributes (`attribute(name)`: `user.id`, `user.region`, ...) for the
+conditions and computed defaults a write evaluates.
+
 `access=None` means the system itself (CLI, fixtures, migrations): everything is allowed.
 """
 
@@ -56,6 +59,10 @@ class Access(Protocol):
     def hidden(self, object_name: str) -> frozenset[str]: ...
 
     def locked(self, object_name: str) -> frozenset[str]: ...
+
+    def attribute(self, name: str) -> Any:
+        """The acting user's `user.<name>` (id, team, region, email, locale); None if unknown."""
+        ...
 
 
 def require(access: Access | None, object_name: str, action: str) -> None:

@@ -109,7 +109,7 @@ def replace_lines(
         loc: tuple[str | int, ...] = (*parent_loc, fname, position)
         sent = {k: v for k, v in values.items() if old.get(k) != v}
         integrity.check_references(store, conn, child, [sent], [loc], access, within_parent=True)
-        store._compute(conn, child, [merged], [old], [loc])
+        store._compute(conn, child, [merged], [old], [loc], access=access, actor=actor)
         diff = {k: v for k, v in merged.items() if old.get(k) != v}
         if diff:
             integrity.check_unique(store, conn, child, [diff], [loc], old)
@@ -129,7 +129,7 @@ def replace_lines(
         integrity.check_references(store, conn, child, new_rows, locs, access, within_parent=True)
         integrity.check_unique(store, conn, child, new_rows, locs)
         store._number(conn, child, new_rows, now)
-        store._compute(conn, child, new_rows, [None] * len(new_rows), locs)
+        store._compute(conn, child, new_rows, [None] * len(new_rows), locs, access=access, actor=actor)
         ids = store._insert_rows(conn, table, new_rows)
         for row, i, loc in zip(new_rows, ids, locs, strict=True):
             row["id"] = i

@@ -31,6 +31,7 @@ from engine.store.computed import (
     compute_formulas,
     reads_clock,
 )
+from engine.store.conditions import ActingUser, apply_conditions, compile_conditions
 from engine.store.database import Database
 from engine.store.events import AfterCommit
 from engine.store.jsonvalues import RecordCodec
@@ -64,6 +65,7 @@ class Store:
         self.functions = builtin_functions()
         self.expr_limits = REQUEST_LIMITS  # for expressions sent with requests (filter=)
         self.logic = compile_logic(app, types, self.functions)
+        self.conditions = {o.name: compile_conditions(app, o, types, self.functions) for o in app.objects}
         self.cascade = Cascade(self, self.logic)
         self.filters = FilterCache()
         self._virtual_sql: dict[str, dict[str, Any]] = {}
@@ -248,7 +250,7 @@ class Store:
         if obj.parent:
             lines.append_positions(self, conn, obj, rows)
         self._number(conn, obj, rows, now)
-        self._compute(conn, obj, rows, [None] * len(rows), locs)
+        self._compute(conn, obj, rows, [None] * len(rows), locs, access=access, actor=actor)
         for hook in self.before_save:
             for row in rows:
                 hook(self, conn, obj, row, None)
@@ -288,12 +290,24 @@ class Store:
         rows: Sequence[dict[str, Any]],
         previous: Sequence[Mapping[str, Any] | None],
         locs: Sequence[tuple[str | int, ...]],
+        *,
+        access: Access | None = None,
+        actor: int | None = None,
     ) -> None:
-        """Local stored formulas into `rows`, then local rules; every broken rule reported at once."""
+        """Defaults and conditions of conditional fields (engine.store.conditions), local stored
+        formulas into `rows`, then local rules; every problem reported at once."""
+        problems: list[FieldProblem] = []
+        conditions = self.conditions[obj.name]
+        if not conditions.empty:
+            user = ActingUser(access, actor)
+            locked = access.locked(obj.name) if access is not None else frozenset()
+            for row, prev, loc in zip(rows, previous, locs, strict=True):
+                problems += apply_conditions(conditions, self.types, obj, row, prev, user, loc, locked)
         if self.logic[obj.name].empty:
+            if problems:
+                raise InputInvalid(problems)
             return
         loader = Loader(self, conn, key_share=all(p is None for p in previous))
-        problems: list[FieldProblem] = []
         for row, prev, loc in zip(rows, previous, locs, strict=True):
             compute_formulas(self, loader, obj, row, prev, aggregates=False)
             problems += broken_rules(self, loader, obj, row, prev, loc, aggregates=False)
@@ -441,10 +455,10 @@ class Store:
         integrity.check_unique(self, conn, obj, [changes], [("body",)], current)
         if obj.parent_column in changes and "position" not in coerced.values:  # a line moved to another parent
             lines.append_positions(self, conn, obj, [changes])
-        if not self.logic[obj.name].empty:
+        if not self.logic[obj.name].empty or not self.conditions[obj.name].empty:
             lists = {f.name for f in obj.child_fields}
             merged = {**{k: v for k, v in current.items() if k not in lists}, **changes}
-            self._compute(conn, obj, [merged], [current], [("body",)])
+            self._compute(conn, obj, [merged], [current], [("body",)], access=access, actor=actor)
             changes.update({k: v for k, v in merged.items() if k not in current or current[k] != v})
         for hook in self.before_save:
             hook(self, conn, obj, changes, current)

@@ -33,11 +33,14 @@ class FieldInput:
     ftype: Any
     column: str
     kind: str  # value | autonumber | attachment | child
+    #: The default waits for the store's condition step (computed, or the field may be hidden).
+    deferred: bool = False
 
 
 def input_fields(obj: ObjectDef, types: TypeRegistry) -> dict[str, FieldInput]:
     """Fields by the key clients use for them (`account_id` for a lookup `account`)."""
     out = {}
+    hidden_by_section = {n for layout in obj.layouts for s in layout.sections if s.visible_if for n in s.fields}
     for f in obj.fields:
         kind = {
             "autonumber": "autonumber",
@@ -45,7 +48,8 @@ def input_fields(obj: ObjectDef, types: TypeRegistry) -> dict[str, FieldInput]:
             "child_table": "child",
             "formula": "formula",
         }.get(f.type, "value")
-        out[f.column or f.name] = FieldInput(f, types[f.type], f.column or f.name, kind)
+        deferred = bool(f.default_expr or f.visible_if) or f.name in hidden_by_section
+        out[f.column or f.name] = FieldInput(f, types[f.type], f.column or f.name, kind, deferred)
     return out
 
 
@@ -174,8 +178,8 @@ def _fill_defaults(
 ) -> None:
     for key, spec in fields.items():
         f = spec.field
-        if key in data or spec.kind != "value":
-            continue
+        if key in data or spec.kind != "value" or spec.deferred:
+            continue  # deferred: engine.store.conditions fills the default (or finds it missing)
         if f.default is not None:
             out.values[key] = f.default
         elif f.required:

@@ -23,6 +23,7 @@ from engine.web.i18n import Words
 from engine.web.identity import Identity
 from engine.web.listing import key
 from engine.web.pages import form_fields
+from engine.web.problems import problem_text
 from engine.web.shell import page_template
 
 if TYPE_CHECKING:
@@ -174,7 +175,7 @@ def board_routes(router: APIRouter, pages: Pages) -> None:
                 store.db, lambda: update(obj.name, record_id, change, version=version, access=who.access)
             )
         except (InputInvalid, Conflict, LoomworkError) as exc:
-            message = refusal(exc, words)
+            message = refusal(obj, exc, words)
             if not pages.htmx(request):
                 return await show(request, who, obj, board, status=422, refused={record_id: message})
             return await show(request, who, obj, board, refused={record_id: message})
@@ -183,9 +184,9 @@ def board_routes(router: APIRouter, pages: Pages) -> None:
         return await show(request, who, obj, board, moved=record_id)
 
 
-def refusal(exc: LoomworkError, words: Words) -> str:
+def refusal(obj: ObjectDef, exc: LoomworkError, words: Words) -> str:
     if isinstance(exc, Conflict):
         return words("Someone changed this record meanwhile; the board shows it as it is now.")
     if isinstance(exc, InputInvalid) and exc.problems:
-        return "; ".join(str(p.as_dict(words.lang)["msg"]) for p in exc.problems[:3])
+        return "; ".join(problem_text(obj, p, words) for p in exc.problems[:3])
     return exc.message

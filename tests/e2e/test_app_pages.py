@@ -147,12 +147,12 @@ def test_moving_deals_on_the_board_by_menu_and_by_drag(screen: tuple[Any, str]) 
     moved = page.locator(f'ol.cards[data-option="needs_confirmed"] li.card[data-id="{card_id}"]')
     moved.wait_for()
     assert int(needs.get_attribute("data-count")) == count_before + 1
-    # a refused move: the blueprint's rule says a lost deal needs a reason; the card stays, with the reason
+    # a refused move: the blueprint says a lost deal needs its lost reason; the card stays, with the reason
     moved.locator("select[name=to]").select_option("lost")
     moved.get_by_role("button", name="Move to…").click()
     refusal = page.locator(f'li.card[data-id="{card_id}"] .card-refusal')
     refusal.wait_for()
-    assert "A lost deal needs a lost reason" in refusal.inner_text()
+    assert "Lost reason is required" in refusal.inner_text()
     assert page.locator(f'ol.cards[data-option="needs_confirmed"] li.card[data-id="{card_id}"]').count() == 1
     shot(page, f"board-refused-{width}")
     if width == "desktop":  # drag and drop needs a pointer; phones use "Move to…"

@@ -11,6 +11,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from engine.auth.access import PolicyAccess, subject_for
+from engine.auth.directory import AuthDb
+from engine.auth.users import Users
 from engine.store.records import Store
 from tests.helpers import api_client, make_store
 
@@ -159,20 +162,52 @@ def test_rule_messages_come_in_the_user_s_language(crm: tuple[TestClient, Store]
         assert err["code"].startswith("type.") and err["msg"].isascii()
 
 
-def test_lost_needs_a_reason(crm: tuple[TestClient, Store], base: dict[str, Any]) -> None:
+def test_lost_needs_a_reason_shown_only_once_lost(crm: tuple[TestClient, Store], base: dict[str, Any]) -> None:
     client, store = crm
     body = {"name": "丢单", "account_id": base["account"], "stage": "lost"}
     err = _error(client.post("/api/v1/opportunity", json=body))
-    assert err["code"] == "rule.lost_needs_reason"
-    assert err["loc"][-1] == "lost_reason"
+    assert (err["loc"], err["code"]) == (["body", "lost_reason"], "field.required")
     assert _count(store, "opportunity") == 1  # only the fixture's
     opp = _created(client, "opportunity", {**body, "lost_reason": "price"})
     assert opp["stage"] == "lost"
     err = _error(client.patch(f"/api/v1/opportunity/{base['opportunity']}", json={"stage": "lost"}))
-    assert err["code"] == "rule.lost_needs_reason"
+    assert (err["loc"], err["code"]) == (["body", "lost_reason"], "field.required")
     assert client.get(f"/api/v1/opportunity/{base['opportunity']}").json()["data"]["stage"] == "initial_contact"
+    # a crafted request cannot give an open deal a lost reason, nor an outcome date
+    for field, value in (("lost_reason", "price"), ("lost_detail", "x"), ("closed_on", "2026-01-02")):
+        err = _error(client.patch(f"/api/v1/opportunity/{base['opportunity']}", json={field: value}))
+        assert (err["loc"], err["code"]) == (["body", field], "field.not_visible")
     r = client.patch(f"/api/v1/opportunity/{base['opportunity']}", json={"stage": "lost", "lost_reason": "competitor"})
     assert r.status_code == 200, r.text
+    won = client.patch(f"/api/v1/opportunity/{opp['id']}", json={"stage": "won", "closed_on": "2026-01-02"})
+    assert won.status_code == 200, won.text
+    assert won.json()["data"]["lost_reason"] == "price"  # kept, no longer shown
+
+
+def test_a_disqualified_lead_needs_its_reason(crm: tuple[TestClient, Store]) -> None:
+    client, _ = crm
+    body = {"name": "王先生", "source": "website", "status": "disqualified"}
+    err = _error(client.post("/api/v1/lead", json=body))
+    assert (err["loc"], err["code"]) == (["body", "disqualified_reason"], "field.required")
+    err = _error(client.post("/api/v1/lead", json={**body, "status": "new", "disqualified_reason": "x"}))
+    assert (err["loc"], err["code"]) == (["body", "disqualified_reason"], "field.not_visible")
+    lead = _created(client, "lead", {**body, "disqualified_reason": "同行询价"})
+    assert lead["disqualified_reason"] == "同行询价"
+    assert lead["region"] is None  # the admin of this test has no region
+    err = _error(client.post("/api/v1/lead", json={**body, "status": "new", "converted_at": "2026-01-02T00:00:00Z"}))
+    assert (err["loc"], err["code"]) == (["body", "converted_at"], "field.not_visible")  # its section is hidden
+
+
+def test_a_lead_takes_the_capturing_users_region(crm: tuple[TestClient, Store]) -> None:
+    _, store = crm
+    auth = AuthDb(store.db)
+    users = Users(auth)
+    east = PolicyAccess(store, subject_for(auth, users.create_user("e@example.com", "E", "sales_rep", region="east")))
+    mars = PolicyAccess(store, subject_for(auth, users.create_user("m@example.com", "M", "sales_rep", region="mars")))
+    body = {"name": "李女士", "source": "event"}
+    assert store.create("lead", body, access=east)["region"] == "east"
+    assert store.create("lead", {**body, "region": "north"}, access=east)["region"] == "north"
+    assert store.create("lead", body, access=mars)["region"] is None  # not an option: left empty
 
 
 @pytest.mark.parametrize(

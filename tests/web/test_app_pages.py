@@ -161,12 +161,12 @@ def test_moving_a_card_is_an_update_through_every_check(crm: tuple[Store, AuthDb
     assert r.status_code == 200 and 'id="board"' in r.text
     after = rep.get(f"/api/v1/opportunity/{card['id']}").json()["data"]
     assert (after["stage"], after["version"]) == ("needs_confirmed", card["version"] + 1)
-    # refused by the blueprint's rule (a lost deal needs a reason): the card stays, with the reason on it
+    # refused by the blueprint (a lost deal needs its lost reason): the card stays, with the reason on it
     refused = {"by": "stage", "to": "lost", "version": str(after["version"])}
     r = rep.post(f"/app/opportunity/{card['id']}/move", data=refused, headers={"HX-Request": "true"})
     assert r.status_code == 200
     card_html = re.search(rf'<li class="card refused" data-id="{card["id"]}".*?</li>', r.text, flags=re.S)
-    assert card_html is not None and "A lost deal needs a lost reason" in card_html.group(0)
+    assert card_html is not None and "Lost reason is required" in card_html.group(0)
     assert re.search(rf'data-option="needs_confirmed">.*?data-id="{card["id"]}"', r.text, flags=re.S)
     assert rep.get(f"/api/v1/opportunity/{card['id']}").json()["data"]["stage"] == "needs_confirmed"
     # a stale version (someone moved it meanwhile) is refused too, never applied over their change

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from engine.web.display import SYSTEM_LABELS
 from engine.web.i18n import CATALOGUES, Words, choose, from_accept_language
+from engine.web.problems import WORDED
 
 REPO = Path(__file__).resolve().parents[2]
 #: `t("...")` in templates and in the web room's Python (`t(`, `words(`, `self.words(`).
@@ -16,7 +17,7 @@ CALL = re.compile(r"""(?<![\w.])(?:t|words|self\.words)\(\s*(["'])((?:(?!\1).)+?
 
 
 def used_strings() -> set[str]:
-    found: set[str] = set(SYSTEM_LABELS.values())
+    found: set[str] = set(SYSTEM_LABELS.values()) | set(WORDED.values())
     files = [*(REPO / "templates" / "app").glob("*.html"), *(REPO / "engine" / "web").glob("*.py")]
     for path in files:
         found.update(m.group(2) for m in CALL.finditer(path.read_text(encoding="utf-8")))
