@@ -76,6 +76,123 @@
       });
     });
   }
+
+  // Forms: the server says which fields are shown and required now (POST form-state, htmx);
+  // the inputs themselves are never replaced, so typing and focus are undisturbed.
+  function applyState(box) {
+    var form = document.getElementById("record-form");
+    if (!form || !box) return;
+    var shown = (box.getAttribute("data-visible") || "").split(" ");
+    var needed = (box.getAttribute("data-required") || "").split(" ");
+    var sections = (box.getAttribute("data-sections") || "").split(" ");
+    var formulas = {};
+    try { formulas = JSON.parse(box.getAttribute("data-formulas") || "{}"); } catch (err) { formulas = {}; }
+    Object.keys(formulas).forEach(function (id) { var out = document.getElementById(id); if (out) out.textContent = formulas[id]; });
+    // a field not shown is disabled too: its inputs are not posted (a crafted post naming it is refused)
+    form.querySelectorAll("fieldset[data-section]").forEach(function (s) { s.hidden = s.disabled = sections.indexOf(s.getAttribute("data-section")) < 0; });
+    form.querySelectorAll(":scope .field[data-field], :scope .lines-editor[data-field]").forEach(function (el) {
+      if (el.closest("tr.line")) return;  // a line's fields follow the line's own values (shown on save)
+      var name = el.getAttribute("data-field");
+      el.hidden = el.disabled = shown.indexOf(name) < 0;
+      var mark = el.querySelector(".req");
+      if (mark) mark.hidden = needed.indexOf(name) < 0;
+      el.querySelectorAll("input, select, textarea").forEach(function (i) {
+        if (needed.indexOf(name) >= 0) i.setAttribute("aria-required", "true"); else i.removeAttribute("aria-required");
+      });
+    });
+  }
+  document.addEventListener("htmx:afterSwap", function (e) { if (e.target && e.target.id === "form-state") applyState(e.target); });
+  document.addEventListener("htmx:oobAfterSwap", function (e) { if (e.target && e.target.id === "form-state") applyState(e.target); });
+  document.body && document.body.addEventListener("htmx:afterSettle", function () { applyState(document.getElementById("form-state")); });
+
+  // Lookups: pick a suggestion (click or Enter) to fill the hidden id.
+  function choose(option) {
+    var box = option.closest(".lookup");
+    box.querySelector(".lookup-id").value = option.getAttribute("data-id");
+    var search = box.querySelector('input[type="search"]');
+    search.value = option.textContent.trim();
+    search.setAttribute("aria-expanded", "false");
+    option.closest(".choices").innerHTML = "";
+    box.querySelector(".lookup-id").dispatchEvent(new Event("change", { bubbles: true }));
+  }
+  document.addEventListener("click", function (e) {
+    var option = e.target.closest && e.target.closest(".choices .choice");
+    if (option) { e.preventDefault(); choose(option); }
+  });
+  document.addEventListener("keydown", function (e) {
+    var search = e.target;
+    if (!search.closest || !search.closest(".lookup") || search.type !== "search") return;
+    var list = search.closest(".lookup").querySelector(".choices");
+    var options = Array.prototype.slice.call(list.querySelectorAll(".choice"));
+    if (e.key === "ArrowDown" && options.length) { e.preventDefault(); options[0].focus(); }
+    if (e.key === "Enter") { e.preventDefault(); if (options.length) choose(options[0]); }
+  });
+  document.addEventListener("keydown", function (e) {
+    var option = e.target.closest && e.target.closest(".choices .choice");
+    if (!option) return;
+    if (e.key === "Enter") { e.preventDefault(); choose(option); }
+    if (e.key === "ArrowDown" && option.nextElementSibling) { e.preventDefault(); option.nextElementSibling.focus(); }
+    if (e.key === "ArrowUp") { e.preventDefault(); (option.previousElementSibling || option.closest(".lookup").querySelector('input[type="search"]')).focus(); }
+  });
+  document.addEventListener("input", function (e) {
+    if (e.target.closest && e.target.closest(".lookup") && e.target.type === "search") {
+      e.target.closest(".lookup").querySelector(".lookup-id").value = "";  // typed text is not a choice
+      e.target.setAttribute("aria-expanded", "true");
+    }
+  });
+
+  // Child tables: add, remove and reorder lines; the order on the page is the order saved.
+  function nextIndex(editor) {
+    var max = -1;
+    editor.querySelectorAll("tr.line").forEach(function (r) { var i = parseInt(r.getAttribute("data-index"), 10); if (i > max) max = i; });
+    return max + 1;
+  }
+  document.addEventListener("click", function (e) {
+    var t = e.target;
+    if (!t.closest) return;
+    var add = t.closest(".add-line");
+    if (add) {
+      var editor = add.closest(".lines-editor");
+      var index = String(nextIndex(editor));
+      var html = editor.querySelector("template.line-template").innerHTML.split("__INDEX__").join(index);
+      var body = editor.querySelector("tbody");
+      body.insertAdjacentHTML("beforeend", html);
+      if (window.htmx) htmx.process(body.lastElementChild);
+      var first = body.lastElementChild.querySelector("input:not([type=hidden]), select");
+      if (first) first.focus();
+      return;
+    }
+    var row = t.closest("tr.line");
+    if (!row) return;
+    if (t.closest(".remove-line")) { var form = row.closest("form"); row.remove(); if (form) form.dispatchEvent(new Event("change", { bubbles: true })); }
+    else if (t.closest(".line-up") && row.previousElementSibling) row.parentNode.insertBefore(row, row.previousElementSibling);
+    else if (t.closest(".line-down") && row.nextElementSibling) row.parentNode.insertBefore(row.nextElementSibling, row);
+  });
+
+  // Attachments: uploaded at once through the files API, with progress.
+  document.addEventListener("change", function (e) {
+    var input = e.target;
+    if (!input.matches || !input.matches("input.upload") || !input.files.length) return;
+    var file = input.files[0];
+    var field = input.closest(".field");
+    var bar = field.querySelector(".upload-progress");
+    var status = field.querySelector(".upload-status");
+    var xhr = new XMLHttpRequest();
+    xhr.open("PUT", input.getAttribute("data-url") + "?name=" + encodeURIComponent(file.name));
+    xhr.setRequestHeader("Content-Type", file.type || "application/octet-stream");
+    xhr.setRequestHeader("X-CSRF-Token", csrf());
+    bar.hidden = false;
+    xhr.upload.onprogress = function (p) { if (p.lengthComputable) bar.value = Math.round(100 * p.loaded / p.total); };
+    xhr.onload = function () {
+      var ok = xhr.status >= 200 && xhr.status < 300;
+      var message = file.name;
+      if (!ok) { try { message = JSON.parse(xhr.responseText).errors[0].msg; } catch (err) { message = String(xhr.status); } }
+      status.textContent = message;
+      status.classList.toggle("field-error", !ok);
+      if (ok) { bar.value = 100; var v = document.querySelector('input[name="_version"]'); try { v.value = JSON.parse(xhr.responseText).data.version; } catch (err) {} }
+    };
+    xhr.send(file);
+  });
   document.addEventListener("DOMContentLoaded", board);
   document.addEventListener("htmx:afterSwap", board);
   window.addEventListener("load", board);

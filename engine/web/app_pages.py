@@ -23,6 +23,7 @@ from engine.store.records import Store
 from engine.web import offload
 from engine.web.app_board import board_routes
 from engine.web.app_export import export_routes
+from engine.web.app_forms import form_routes
 from engine.web.app_record import record_routes
 from engine.web.display import Display
 from engine.web.i18n import Words
@@ -173,6 +174,7 @@ def app_router(store: Store, auth: AuthDb) -> APIRouter:
 
     board_routes(router, pages)
     export_routes(router, pages)
+    form_routes(router, pages)
     record_routes(router, pages)
     return router
 
