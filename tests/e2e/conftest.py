@@ -141,3 +141,33 @@ def page(browser: Any, live_server: LiveServer) -> Iterator[Any]:
         yield tab
     finally:
         context.close()
+
+
+#: The widths the app's pages are tried at: a desktop and a phone.
+WIDTHS = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 390, "height": 844}}
+
+
+#: A refused form answers 422 (problems at the fields) or 409 (saved meanwhile by someone else):
+#: Chromium logs the page's own status; the tests check those pages for what they must say.
+REFUSALS = ("status of 422 (", "status of 409 (")
+
+
+def console_error(message: Any) -> bool:
+    return bool(message.type == "error" and not any(r in message.text for r in REFUSALS))
+
+
+@pytest.fixture(params=list(WIDTHS))
+def screen(request: pytest.FixtureRequest, browser: Any, live_server: LiveServer) -> Iterator[tuple[Any, str]]:
+    """A fresh browser context at one width; fails the test on any console error or page error."""
+    context = browser.new_context(base_url=live_server.url, viewport=WIDTHS[request.param], locale="en-US")
+    context.set_default_timeout(10_000)
+    tab = context.new_page()
+    problems: list[str] = []
+    tab.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if console_error(m) else None)
+    tab.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    tab.on("response", lambda r: problems.append(f"{r.status} {r.url}") if r.status == 404 else None)
+    try:
+        yield tab, request.param
+    finally:
+        context.close()
+    assert problems == []

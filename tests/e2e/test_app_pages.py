@@ -6,65 +6,20 @@ on a phone, for sideways overflow of the page."""
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.e2e.conftest import LiveServer
+from tests.e2e.support import no_sideways_scroll, shot, use_language
 from tests.e2e.test_browser_login import sign_in
 
 pytestmark = pytest.mark.e2e
 
-ARTEFACTS = Path(os.environ.get("LOOMWORK_ARTEFACTS", Path(__file__).resolve().parents[2] / "test-artefacts"))
 REP = "chen.xiaoming@demo.loomwork.dev"  # 陈晓明: his locale is zh
-EMMA = "emma.clarke@demo.loomwork.dev"  # no locale chosen in the tests below: English from the browser
-WIDTHS = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 390, "height": 844}}
-
-
-@pytest.fixture(params=list(WIDTHS))
-def screen(request: pytest.FixtureRequest, browser: Any, live_server: LiveServer) -> Iterator[tuple[Any, str]]:
-    """A fresh browser context at one width; fails the test on any console error or page error."""
-    context = browser.new_context(base_url=live_server.url, viewport=WIDTHS[request.param], locale="en-US")
-    context.set_default_timeout(10_000)
-    tab = context.new_page()
-    problems: list[str] = []
-    tab.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
-    tab.on("pageerror", lambda e: problems.append(f"page error: {e}"))
-    tab.on("response", lambda r: problems.append(f"{r.status} {r.url}") if r.status == 404 else None)
-    try:
-        yield tab, request.param
-    finally:
-        context.close()
-    assert problems == []
-
-
-def shot(page: Any, name: str) -> None:
-    ARTEFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTEFACTS / f"{name}.png"), full_page=True)
-
-
-#: The elements reaching past the right edge of the screen, outermost first (for the message).
-WIDEST = """Array.from(document.querySelectorAll('body *')).filter(e => e.getBoundingClientRect().right >
-  document.documentElement.clientWidth + 1).slice(0, 5).map(e => e.tagName + '.' + e.className + '#' + e.id)"""
-
-
-def no_sideways_scroll(page: Any) -> None:
-    """The page itself never scrolls sideways (a board or a wide table scrolls inside its box)."""
-    overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
-    wide = page.evaluate(WIDEST) if overflow > 0 else []
-    assert overflow <= 0, f"the page is {overflow}px wider than the screen: {wide}"
-
-
-def use_language(page: Any, lang: str) -> None:
-    page.goto("/app")
-    page.click(".user-menu summary")
-    page.click(f"#lang-{lang}")
-    page.wait_for_load_state()
-    assert page.get_attribute("html", "lang") == ("zh-CN" if lang == "zh" else "en")
+EMMA = "emma.clarke@demo.loomwork.dev"
 
 
 def test_a_rep_finds_their_deals_in_the_list(screen: tuple[Any, str]) -> None:
