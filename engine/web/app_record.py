@@ -127,6 +127,8 @@ def read_record(pages: Pages, who: Identity, words: Words, obj: ObjectDef, recor
                     for r in page.records
                 ],
                 "href": f"/app/{rel.obj.name}?{key(rel.obj, rel.via.name)}={record_id}",
+                "key": key(rel.obj, rel.via.name),
+                "may_create": who.access.may(rel.obj.name, "create"),
             }
         )
     history = store.history(obj.name, record_id, access=who.access)
