@@ -21,7 +21,7 @@ import argparse
 import random
 import re
 import sys
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -98,6 +98,9 @@ class FieldSpec:
 class ObjectSpec:
     name: str
     fields: tuple[FieldSpec, ...] = field(default_factory=tuple)
+    #: For a blueprint's object: keeps a record's fields to those its conditions (`visible_if`)
+    #: show for its other values, as every write requires (None: no conditions).
+    shown: Callable[[dict[str, Any]], set[str]] | None = field(default=None, compare=False, repr=False)
 
 
 def _f(name: str, type_: str, **kw: Any) -> FieldSpec:
@@ -172,8 +175,29 @@ def specs_from_blueprint(path: str | Path) -> dict[str, ObjectSpec]:
                     pattern=f.pattern,
                 )
             )
-        out[obj.name] = ObjectSpec(obj.name, tuple(specs))
+        out[obj.name] = ObjectSpec(obj.name, tuple(specs), _shown_fields(app, obj, types))
     return out
+
+
+def _shown_fields(app: Any, obj: Any, types: Any) -> Callable[[dict[str, Any]], set[str]] | None:
+    """The keys of a record its object's conditions do not hide (the system, no signed-in user)."""
+    from engine.forms.conditions import parse_values
+    from engine.store.conditions import ValuesView, compile_conditions, is_visible
+
+    conditions = compile_conditions(app, obj, types)
+    if conditions.empty:
+        return None
+
+    def shown(record: dict[str, Any]) -> set[str]:
+        view = ValuesView(obj, parse_values(obj, record, types), {})
+        hidden = {
+            str(obj.field(name).column or name)
+            for name, conds in conditions.fields.items()
+            if not is_visible(conds, view)
+        }
+        return {k for k in record if k not in hidden}
+
+    return shown
 
 
 # -- values ----------------------------------------------------------------------------------------
@@ -296,6 +320,9 @@ def records(
                 rec["probability"] = str(
                     Decimal(STAGE_PROBABILITY[rec["stage"]]).quantize(Decimal(1).scaleb(-prob.scale))
                 )
+        if spec.shown is not None:
+            keep = spec.shown(rec)
+            rec = {k: v for k, v in rec.items() if k in keep}
         yield rec
 
 

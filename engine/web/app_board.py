@@ -69,6 +69,9 @@ def read_board(pages: Pages, who: Identity, words: Words, obj: ObjectDef, board:
     options: list[tuple[str | None, str, str | None]] = [(o.id, words.label(o.label), o.color) for o in by.options]
     if None in totals:
         options.append((None, words("No value"), None))
+    # The biggest first when the board sums a number (an index on (stage, amount) serves it), else
+    # the most recently changed.
+    order = [f"-{key(obj, board.sum)}", "-id"] if board.sum else ["-updated_at"]
     cards_by_column = {}
     for option_id, _, _ in options:
         cond = (
@@ -77,7 +80,7 @@ def read_board(pages: Pages, who: Identity, words: Words, obj: ObjectDef, board:
             else Condition(board.by, "eq", option_id, board.by)
         )
         q = ListQuery(
-            conditions=[cond], fields=list(dict.fromkeys(fields)), limit=CARDS_PER_COLUMN, sort=["-updated_at"]
+            conditions=[cond], fields=list(dict.fromkeys(fields)), limit=CARDS_PER_COLUMN, sort=order
         )
         cards_by_column[option_id] = store.find(obj.name, q, access=who.access).records
     display.prepare(obj, [c for cards in cards_by_column.values() for c in cards], board.card)
