@@ -43,6 +43,8 @@ RESERVED_FIELD_NAMES = frozenset(SYSTEM_COLUMNS) | {
 #: Type-specific field keys (the schema's field keys beyond the common ones).
 SETTING_KEYS = frozenset(blueprint_schema()["$defs"]["field"]["properties"]) - COMMON_FIELD_KEYS
 RESERVED_OBJECT_PREFIXES = ("lw_", "sqlite_", "pg_")
+#: Object names that are API paths of their own (/api/v1/trash, /api/v1/notifications).
+RESERVED_OBJECT_NAMES = frozenset({"trash", "notifications"})
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
@@ -216,6 +218,8 @@ class AppBuilder:
                 "name.reserved",
                 key=True,
             )
+        elif name in RESERVED_OBJECT_NAMES:
+            self.fail(path, f"object name '{name}' is reserved (the API's /api/v1/{name})", "name.reserved", key=True)
         parent = parents.get(name)
         raw_fields = _dict(raw.get("fields"))
         fields = [self._field(path, fname, fraw) for fname, fraw in raw_fields.items() if isinstance(fraw, dict)]
@@ -242,6 +246,7 @@ class AppBuilder:
             if isinstance(lraw, dict)
         )
         label = label_of(raw.get("label"), name)
+        timeline, timeline_at = self._timeline(path, name, raw.get("timeline"), fields)
         return ObjectDef(
             name=name,
             label=label,
@@ -255,7 +260,28 @@ class AppBuilder:
             parent=parent,
             renamed_from=raw.get("renamed_from"),
             description=_maybe_label(raw.get("description")),
+            timeline=timeline,
+            timeline_at=timeline_at,
         )
+
+    def _timeline(self, path: Path_, name: str, raw: Any, fields: list[FieldDef]) -> tuple[bool, str | None]:
+        """`timeline: true`, or `timeline: {at: <datetime field>}` (the shape is checked by the schema)."""
+        if not isinstance(raw, dict):
+            return raw is True, None
+        at = raw.get("at")
+        if not isinstance(at, str):
+            return True, None
+        moments = [f.name for f in fields if f.type == "datetime"]
+        if at not in moments:
+            what = "not a datetime field" if any(f.name == at for f in fields) else "not a field"
+            self.fail(
+                (*path, "timeline", "at"),
+                f"the timeline places records at a datetime field; '{at}' is {what} of '{name}'"
+                f"{did_you_mean(at, moments)}",
+                "object.unknown_field",
+            )
+            return True, None
+        return True, at
 
     def _rules(self, path: Path_, raw: list[Any], field_names: list[str]) -> tuple[RuleDef, ...]:
         rules: list[RuleDef] = []

@@ -130,6 +130,10 @@ class ObjectDef:
     parent: str | None = None  # set when another object holds this one as a child table
     renamed_from: str | None = None
     description: Label | None = None
+    #: `timeline:` — its records appear on the timeline of each record they point at (activities);
+    #: `timeline_at` is the datetime field that places them there (None: when they were created).
+    timeline: bool = False
+    timeline_at: str | None = None
 
     def field(self, name: str) -> FieldDef:
         for f in self.fields:

@@ -17,7 +17,7 @@ from engine.types.registry import TypeRegistry
 from engine.types.sqltypes import UTCDateTime
 from tests.helpers import EVERYTHING
 
-NEW_TABLES = ("lw_team", "lw_token", "lw_audit", "lw_login_attempt", "lw_session")
+NEW_TABLES = ("lw_team", "lw_token", "lw_audit", "lw_login_attempt", "lw_session", "lw_comment", "lw_notification")
 
 
 def old_system_tables(db: Database) -> None:
