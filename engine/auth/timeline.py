@@ -36,6 +36,8 @@ PAGE, MAX_PAGE = 50, 200
 #: then activities by their object's place in the blueprint.
 CHANGE, COMMENT, ACTIVITY = 0, 1, 2
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+#: Microseconds from EPOCH to the last moment of the year 9999.
+LAST_MOMENT = (datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC) - EPOCH) // timedelta(microseconds=1)
 _ACTIONS = {"create": "created", "delete": "deleted", "restore": "restored"}
 
 
@@ -54,7 +56,10 @@ class Cursor:
         parts = raw.split(".")
         if len(parts) != 3 or not all(p.isascii() and p.isdigit() and 0 < len(p) <= 18 for p in parts):
             raise InputInvalid([FieldProblem(("query", "cursor"), "not a cursor of this timeline", "query.bad_cursor")])
-        return cls(*(int(p) for p in parts))
+        found = cls(*(int(p) for p in parts))
+        if found.at > LAST_MOMENT:  # past the year 9999: no moment the store can hold
+            raise InputInvalid([FieldProblem(("query", "cursor"), "not a cursor of this timeline", "query.bad_cursor")])
+        return found
 
     def __str__(self) -> str:
         return f"{self.at}.{self.rank}.{self.id}"
@@ -73,8 +78,7 @@ class Cursor:
 
 
 def _epoch(at: datetime) -> int:
-    delta = at - EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+    return (at - EPOCH) // timedelta(microseconds=1)
 
 
 @dataclass
