@@ -7,7 +7,7 @@ the reader may read, through lookups not hidden from them, placed at a moment no
 
 The number of queries is fixed by the blueprint, never by the entries: the record check, two for
 the changes, one for the comments, one per activity object and one for the people named.
-A page holds the newest `limit` entries before the cursor; each source reads at most `limit`.
+A page holds the newest `limit` entries before the cursor; each source reads at most `limit` + 1.
 """
 
 from __future__ import annotations
@@ -135,10 +135,12 @@ class Timeline:
         after = Cursor.parse(cursor)
         with self.store.db.read() as conn:
             guard.reach(self.store, conn, obj, record_id, READ, access)
-            found = self._changes(conn, obj, record_id, access, limit, after)
-            comments = self._comments(conn, obj, record_id, limit, after)
+            # Each source reads one more than the page: the newest limit + 1 of all are among them,
+            # so whether anything follows the page is known too.
+            found = self._changes(conn, obj, record_id, access, limit + 1, after)
+            comments = self._comments(conn, obj, record_id, limit + 1, after)
             for rank, source, links in self.activity_sources(obj.name):
-                found += self._activities(conn, rank, source, links, record_id, access, limit, after)
+                found += self._activities(conn, rank, source, links, record_id, access, limit + 1, after)
             # Comments come as rows: their people are named with everyone else's, in one query.
             chosen = sorted([*found, *comments], key=lambda e: (e.at, e.rank, e.id), reverse=True)
             more = len(chosen) > limit
