@@ -120,9 +120,7 @@ def test_a_timeline_costs_the_same_queries_for_few_and_many_entries(org: Org) ->
     few = _count(org, lambda: service.entries("opportunity", org.deal, access))
     for i in range(30):
         _activity(org, "rep", f"call {i}", "2026-01-01T00:00:00Z", opportunity=org.deal, account=org.account)
-        org.api("rep").post(
-            f"/api/v1/opportunity/{org.deal}/comments", json={"body": f"{org.mention('manager')} {i}"}
-        )
+        org.api("rep").post(f"/api/v1/opportunity/{org.deal}/comments", json={"body": f"{org.mention('manager')} {i}"})
         org.store.update("opportunity", org.deal, {"next_step": f"step {i}"}, actor=org.ids[("rep", "manager")[i % 2]])
     many = _count(org, lambda: service.entries("opportunity", org.deal, access, limit=200))
     assert len(service.entries("opportunity", org.deal, access, limit=200).entries) == 91
