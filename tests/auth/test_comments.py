@@ -253,3 +253,24 @@ def test_comments_on_another_object_and_on_an_unknown_one(org: Org) -> None:
     assert r.json()["data"]["object"] == "account"
     unknown = _post(org, "rep", 1, {"body": "x"}, obj="nothing")
     assert (unknown.status_code, _codes(unknown)) == (404, [([], "object.unknown")])
+
+
+def test_a_browser_session_needs_its_csrf_token_to_comment_and_mark_read(org: Org) -> None:
+    from fastapi.testclient import TestClient
+
+    from engine.auth.users import Users
+    from engine.web.app import create_app
+    from tests.web.test_sessions import LOCAL, PASSWORD, csrf_of, log_in
+
+    Users(org.auth).set_password("rep@org.test", PASSWORD)
+    with TestClient(create_app(org.store, auth=org.auth), base_url=LOCAL, raise_server_exceptions=False) as browser:
+        assert log_in(browser, "rep@org.test").status_code == 303
+        url = f"/api/v1/opportunity/{org.deal}/comments"
+        for path, body in ((url, {"body": "forged"}), ("/api/v1/notifications/read", None)):
+            forged = browser.post(path, json=body)
+            assert (forged.status_code, _codes(forged)) == (403, [([], "csrf.invalid")])
+        assert org.rows("lw_comment") == []
+        csrf = {"X-CSRF-Token": csrf_of(browser)}
+        assert browser.post(url, json={"body": "from the page"}, headers=csrf).status_code == 201
+        assert browser.post("/api/v1/notifications/read", headers=csrf).status_code == 200
+        assert browser.get("/api/v1/notifications").json()["unread"] == 0
