@@ -22,7 +22,7 @@ from sqlalchemy import Connection
 
 from engine.auth.access import PolicyAccess, subject_for
 from engine.auth.directory import AuthDb
-from engine.auth.mentions import MentionRef, parse_mentions
+from engine.auth.mentions import MentionRef, markup, parse_mentions
 from engine.auth.users import User, user_from_row
 from engine.blueprint.model import ObjectDef
 from engine.errors import FieldProblem, Forbidden, InputInvalid, NotFound
@@ -38,6 +38,8 @@ MAX_MENTIONS = 20
 #: Comments per page: the default and the most.
 PAGE, MAX_PAGE = 50, 200
 MENTION = "mention"
+#: Suggestions: the default and the most offered, the candidates looked at, the longest query.
+SUGGEST, MAX_SUGGEST, SCAN, MAX_QUERY = 8, 20, 40, 100
 _BODY_LOC = ("body", "body")
 
 
@@ -79,6 +81,19 @@ class Comment:
             "created_at": moment(self.created_at),
             "edited_at": moment(self.edited_at),
         }
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """Someone who may be mentioned on a record, with the markup that mentions them."""
+
+    id: int
+    name: str
+    email: str
+    mention: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "email": self.email, "mention": self.mention}
 
 
 @dataclass(frozen=True)
@@ -214,6 +229,43 @@ class Comments:
                 .values(body="", mentions=[], deleted_at=self.auth.now())
             )
             conn.execute(sa.delete(self.notes).where(self.notes.c.comment_id == comment_id))
+
+    def mentionable(
+        self, object_name: str, record_id: int, access: Access | None, *, query: str = "", limit: int = SUGGEST
+    ) -> list[Suggestion]:
+        """Active users whose name or e-mail contains `query` (any case) and who may read the record,
+        by name, at most `limit`: what a mention suggester offers. Looks at most `SCAN` candidates."""
+        obj = self.store.object(object_name)
+        require(access, obj.name, READ)
+        needle = query.strip().lower()
+        if len(needle) > MAX_QUERY or "\x00" in needle:
+            message = "must not contain NUL characters" if "\x00" in needle else f"at most {MAX_QUERY} characters"
+            raise InputInvalid([FieldProblem(("query", "q"), message, "query.bad_value")])
+        users = self.auth.tables.user
+        stmt = sa.select(users).where(users.c.active.is_(True))
+        if needle:
+            stmt = stmt.where(
+                sa.or_(
+                    sa.func.lower(users.c.name).contains(needle, autoescape=True),
+                    users.c.email.contains(needle, autoescape=True),
+                )
+            )
+        with self.store.db.read() as conn:
+            guard.reach(self.store, conn, obj, record_id, READ, access)
+            found = [user_from_row(r) for r in conn.execute(stmt.order_by(users.c.name, users.c.id).limit(SCAN))]
+        table = self.store.tables[obj.name]
+        readers: list[tuple[User, PolicyAccess]] = []
+        for user in found:  # each user's access first: building one reads teams and shares
+            reader = PolicyAccess(self.store, subject_for(self.auth, user))
+            if reader.may(obj.name, READ):
+                reader.rows(obj.name, READ, table)
+                readers.append((user, reader))
+        out: list[Suggestion] = []
+        with self.store.db.read() as conn:
+            for user, reader in readers:
+                if len(out) < limit and may_read(self.store, conn, obj, record_id, reader):
+                    out.append(Suggestion(user.id, user.name, user.email, markup(user.id, user.name)))
+        return out
 
     # -- mentions ------------------------------------------------------------------------------
     def _mentioned(self, obj: ObjectDef, refs: Sequence[MentionRef]) -> list[tuple[MentionRef, PolicyAccess | None]]:

@@ -53,6 +53,13 @@ def parse_mentions(text: str) -> list[MentionRef]:
     return sorted(found, key=lambda r: r.start)
 
 
+def markup(user_id: int, name: str) -> str:
+    """The markup that mentions a user (what a suggester inserts); characters the markup cannot
+    hold in a name (`[`, `]`, line breaks) become spaces."""
+    shown = " ".join(re.sub(r"[\[\]\r\n]", " ", name).split())[:255] or str(user_id)
+    return f"@[{shown}](user:{user_id})"
+
+
 def plain_text(text: str) -> str:
     """The text as a reader sees it: markup shown as `@name`."""
     return MARKUP.sub(lambda m: f"@{m.group(1)}", text)

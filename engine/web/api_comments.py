@@ -109,6 +109,16 @@ def comments_router(store: Store, auth: AuthDb) -> APIRouter:
         await write(comments.delete, object_name, record_id, comment_id, who.access)
         return ok(None)
 
+    @router.get("/{object_name}/{record_id}/mentionable")
+    async def mentionable(object_name: str, record_id: RecordId, request: Request, who: Who) -> Response:
+        suggest = partial(
+            comments.mentionable,
+            query=request.query_params.get("q", ""),
+            limit=_limit(request, comment_rules.SUGGEST, comment_rules.MAX_SUGGEST),
+        )
+        found = await read(suggest, object_name, record_id, who.access)
+        return ok([s.as_dict() for s in found])
+
     @router.get("/{object_name}/{record_id}/timeline")
     async def record_timeline(object_name: str, record_id: RecordId, request: Request, who: Who) -> Response:
         listing = partial(

@@ -30,7 +30,7 @@ def _cursor(description: str) -> dict[str, Any]:
 
 
 def discussion_schemas(app: App) -> dict[str, Any]:
-    """Person, Comment, CommentRequest, Notification and TimelineEntry."""
+    """Person, Comment, Suggestion, CommentRequest, Notification and TimelineEntry."""
     names = [o.name for o in app.objects]
     person_or_null = {"oneOf": [_ref("Person"), {"type": "null"}]}
     return {
@@ -61,6 +61,17 @@ def discussion_schemas(app: App) -> dict[str, Any]:
                 },
                 "created_at": _MOMENT,
                 "edited_at": _MOMENT_OR_NULL,
+            },
+        },
+        "Suggestion": {
+            "type": "object",
+            "required": ["id", "name", "email", "mention"],
+            "additionalProperties": False,
+            "properties": {
+                "id": ID,
+                "name": {"type": "string"},
+                "email": {"type": "string"},
+                "mention": {"type": "string", "description": "the markup to insert: `@[Name](user:42)`"},
             },
         },
         "CommentRequest": {
@@ -190,6 +201,27 @@ def comment_paths(obj: ObjectDef, rid: dict[str, Any], responses: Responses) -> 
                 "operationId": f"delete_comment_{name}",
                 "summary": "Delete one's own comment (and the notifications it caused)",
                 "responses": responses(("200", "deleted", envelope()), "403", "404", "409", "422"),
+            },
+        },
+        f"/api/v1/{name}/{{record_id}}/mentionable": {
+            "parameters": [rid],
+            "get": {
+                "tags": tag,
+                "operationId": f"mentionable_{name}",
+                "summary": "Who may be mentioned on the record: active users who may read it",
+                "description": "By name; `q` matches the name or the e-mail, in any case (for a suggester).",
+                "parameters": [
+                    {
+                        "name": "q",
+                        "in": "query",
+                        "schema": {"type": "string", "maxLength": comments.MAX_QUERY},
+                        "description": "part of the name or e-mail",
+                    },
+                    _limit(comments.SUGGEST, comments.MAX_SUGGEST, "users"),
+                ],
+                "responses": responses(
+                    ("200", "the users", envelope({"type": "array", "items": _ref("Suggestion")})), "403", "404", "422"
+                ),
             },
         },
         f"/api/v1/{name}/{{record_id}}/timeline": {

@@ -274,3 +274,36 @@ def test_a_browser_session_needs_its_csrf_token_to_comment_and_mark_read(org: Or
         assert browser.post(url, json={"body": "from the page"}, headers=csrf).status_code == 201
         assert browser.post("/api/v1/notifications/read", headers=csrf).status_code == 200
         assert browser.get("/api/v1/notifications").json()["unread"] == 0
+
+
+# -- suggestions for the mention picker ----------------------------------------------------------------------
+def test_the_suggester_offers_the_active_users_who_may_read_the_record(org: Org) -> None:
+    url = f"/api/v1/opportunity/{org.deal}/mentionable"
+    offered = org.api("rep").get(url).json()["data"]
+    assert {(s["name"], s["email"], s["mention"]) for s in offered} == {
+        ("Li Lei", "rep@org.test", f"@[Li Lei](user:{org.ids['rep']})"),
+        ("张伟", "manager@org.test", f"@[张伟](user:{org.ids['manager']})"),
+        ("王建国", "director@org.test", f"@[王建国](user:{org.ids['director']})"),
+    }  # not the other rep nor finance (who cannot read it), nor the deactivated director
+    assert [s["name"] for s in org.api("rep").get(url, params={"q": "LI"}).json()["data"]] == ["Li Lei"]
+    assert [s["email"] for s in org.api("rep").get(url, params={"q": "王建"}).json()["data"]] == ["director@org.test"]
+    assert [s["email"] for s in org.api("rep").get(url, params={"q": "DIRECTOR@"}).json()["data"]] == [
+        "director@org.test"
+    ]
+    assert org.api("rep").get(url, params={"q": "%"}).json()["data"] == []  # no wildcard
+    assert len(org.api("rep").get(url, params={"limit": 1}).json()["data"]) == 1
+    picked = next(s for s in offered if s["name"] == "张伟")
+    assert _post(org, "rep", org.deal, {"body": f"{picked['mention']} ok?"}).status_code == 201
+    assert org.api("other_rep").get(url).status_code == 404
+    assert org.api("finance").get(url).status_code == 403
+    for params in ({"q": "x" * 101}, {"q": "a\x00"}, {"limit": "21"}, {"limit": "0"}):
+        r = org.api("rep").get(url, params=params)
+        assert (r.status_code, _codes(r)) == (422, [(["query", next(iter(params))], "query.bad_value")])
+
+
+def test_a_shared_record_makes_its_borrower_mentionable(org: Org) -> None:
+    url = f"/api/v1/opportunity/{org.deal}/mentionable"
+    assert "王 芳" not in {s["name"] for s in org.api("rep").get(url).json()["data"]}
+    org.api("rep").post(f"/api/v1/opportunity/{org.deal}/shares", json={"user_id": org.ids["other_rep"]})
+    offered = {s["name"]: s["mention"] for s in org.api("rep").get(url).json()["data"]}
+    assert offered["王 芳"] == f"@[王 芳](user:{org.ids['other_rep']})"

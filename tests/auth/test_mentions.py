@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine.auth.mentions import MentionRef, excerpt, parse_mentions, plain_text
+from engine.auth.mentions import MentionRef, excerpt, markup, parse_mentions, plain_text
 
 
 def test_markup_takes_names_with_spaces_and_chinese() -> None:
@@ -45,3 +45,10 @@ def test_plain_text_and_excerpt_show_mentions_by_name() -> None:
     long = "字" * 200
     assert excerpt(long) == "字" * 139 + "…"
     assert len(excerpt(long)) == 140
+
+
+def test_markup_for_a_name_the_markup_cannot_hold() -> None:
+    assert markup(7, "王 芳") == "@[王 芳](user:7)"
+    assert markup(8, "Li [Sales]\nEast") == "@[Li Sales East](user:8)"
+    assert markup(9, "[]") == "@[9](user:9)"
+    assert [r.user_id for r in parse_mentions(markup(8, "Li [Sales]\nEast"))] == [8]
