@@ -91,6 +91,8 @@ class TimelineEntry:
     summary: str
     detail: dict[str, Any] = field(default_factory=dict)
     actor: Person | None = None
+    #: A comment's `lw_comment` row, until the people it names are known.
+    comment_row: Any = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -138,20 +140,20 @@ class Timeline:
             # Each source reads one more than the page: the newest limit + 1 of all are among them,
             # so whether anything follows the page is known too.
             found = self._changes(conn, obj, record_id, access, limit + 1, after)
-            comments = self._comments(conn, obj, record_id, limit + 1, after)
+            found += self._comments(conn, obj, record_id, limit + 1, after)
             for rank, source, links in self.activity_sources(obj.name):
                 found += self._activities(conn, rank, source, links, record_id, access, limit + 1, after)
-            # Comments come as rows: their people are named with everyone else's, in one query.
-            chosen = sorted([*found, *comments], key=lambda e: (e.at, e.rank, e.id), reverse=True)
+            chosen = sorted(found, key=lambda e: (e.at, e.rank, e.id), reverse=True)
             more = len(chosen) > limit
             chosen = chosen[:limit]
+            # Everyone the page names (actors, mentioned users), in one query.
             ids: list[int | None] = [e.actor_id for e in chosen]
-            ids += [int(u) for e in chosen if e.kind == "comment" for u in e.detail["_row"].mentions or []]
+            ids += [int(u) for e in chosen if e.comment_row is not None for u in e.comment_row.mentions or []]
             named = people(conn, self.store.users, ids)
         for e in chosen:
             e.actor = None if e.actor_id is None else named.get(e.actor_id)
-            if e.kind == "comment":
-                comment: Comment = comment_from_row(e.detail.pop("_row"), named)
+            if e.comment_row is not None:
+                comment: Comment = comment_from_row(e.comment_row, named)
                 e.detail["comment"] = comment.as_dict()
         last = chosen[-1] if more else None
         return TimelinePage(chosen, None if last is None else str(Cursor(_epoch(last.at), last.rank, last.id)))
@@ -218,7 +220,7 @@ class Timeline:
                 int(r.id),
                 None if r.author_id is None else int(r.author_id),
                 excerpt(r.body),
-                {"_row": r},
+                comment_row=r,
             )
             for r in rows
         ]
