@@ -12,6 +12,7 @@ Two forms, both kept in the stored text exactly as written:
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 #: The suggester's markup: `@[name](user:id)`.
@@ -60,12 +61,18 @@ def markup(user_id: int, name: str) -> str:
     return f"@[{shown}](user:{user_id})"
 
 
-def plain_text(text: str) -> str:
-    """The text as a reader sees it: markup shown as `@name`."""
-    return MARKUP.sub(lambda m: f"@{m.group(1)}", text)
+def plain_text(text: str, names: Mapping[int, str] | None = None) -> str:
+    """The text as a reader sees it: markup shown as `@name`, the user's current name where
+    `names` (id -> name) has it (the name written in the markup is only a hint)."""
+
+    def shown(m: re.Match[str]) -> str:
+        current = None if names is None else names.get(int(m.group(2)))
+        return f"@{m.group(1) if current is None else current}"
+
+    return MARKUP.sub(shown, text)
 
 
-def excerpt(text: str, size: int = EXCERPT) -> str:
+def excerpt(text: str, names: Mapping[int, str] | None = None, size: int = EXCERPT) -> str:
     """The start of the plain text on one line, at most `size` characters (… when cut)."""
-    flat = " ".join(plain_text(text).split())
+    flat = " ".join(plain_text(text, names).split())
     return flat if len(flat) <= size else flat[: size - 1].rstrip() + "…"

@@ -149,7 +149,7 @@ class Notifications:
         t, c = self.t, self.comments
         unread_first = sa.case((t.c.read_at.is_(None), 1), else_=0)
         stmt = (
-            sa.select(t, c.c.body, c.c.deleted_at.label("comment_deleted_at"))
+            sa.select(t, c.c.body, c.c.mentions, c.c.deleted_at.label("comment_deleted_at"))
             .select_from(t.outerjoin(c, c.c.id == t.c.comment_id))
             .where(*where)
             .order_by(unread_first.desc(), t.c.id.desc())
@@ -157,7 +157,9 @@ class Notifications:
         )
         rows = conn.execute(stmt).all()
         titles = self._titles(conn, rows, access)
-        named = people(conn, self.store.users, [r.actor_id for r in rows])
+        mentioned = [int(u) for r in rows for u in (r.mentions or [])]
+        named = people(conn, self.store.users, [*(r.actor_id for r in rows), *mentioned])
+        names = {i: p.name for i, p in named.items()}
         items = []
         for r in rows:
             readable = (r.object, int(r.record_id)) in titles
@@ -173,7 +175,7 @@ class Notifications:
                     created_at=r.created_at,
                     read_at=r.read_at,
                     record_title=titles.get((r.object, int(r.record_id))),
-                    excerpt=excerpt(r.body) if shown else None,
+                    excerpt=excerpt(r.body, names) if shown else None,
                 )
             )
         return items

@@ -154,6 +154,7 @@ class Timeline:
             e.actor = None if e.actor_id is None else named.get(e.actor_id)
             if e.comment_row is not None:
                 comment: Comment = comment_from_row(e.comment_row, named)
+                e.summary = excerpt(comment.body, {p.id: p.name for p in comment.mentions})
                 e.detail["comment"] = comment.as_dict()
         last = chosen[-1] if more else None
         return TimelinePage(chosen, None if last is None else str(Cursor(_epoch(last.at), last.rank, last.id)))
@@ -219,7 +220,7 @@ class Timeline:
                 COMMENT,
                 int(r.id),
                 None if r.author_id is None else int(r.author_id),
-                excerpt(r.body),
+                "",  # the excerpt, once the people it mentions are named
                 comment_row=r,
             )
             for r in rows

@@ -161,6 +161,10 @@ def test_the_markup_name_does_not_decide_who_is_mentioned(org: Org) -> None:
     assert r.status_code == 201
     assert r.json()["data"]["mentions"] == [{"id": org.ids["manager"], "name": "张伟"}]
     assert [n["recipient_id"] for n in org.rows("lw_notification")] == [org.ids["manager"]]
+    # What is shown is the user's name, whatever the markup says.
+    assert org.api("manager").get("/api/v1/notifications").json()["data"][0]["excerpt"] == "@张伟 fyi"
+    timeline = org.api("rep").get(f"/api/v1/opportunity/{org.deal}/timeline").json()["data"]
+    assert timeline[0]["summary"] == "@张伟 fyi"
 
 
 def test_too_many_mentions_are_refused(org: Org) -> None:

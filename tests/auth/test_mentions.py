@@ -42,6 +42,8 @@ def test_mentions_come_in_the_order_written_and_repeat_as_written() -> None:
 def test_plain_text_and_excerpt_show_mentions_by_name() -> None:
     assert plain_text("hi @[王芳](user:7) <b>x</b>") == "hi @王芳 <b>x</b>"
     assert excerpt("line one\n\n  line @[two](user:2)") == "line one line @two"
+    assert plain_text("@[CEO](user:5) and @[Ann](user:6)", {5: "Li Lei"}) == "@Li Lei and @Ann"
+    assert excerpt("@[CEO](user:5) ok", {5: "王芳"}) == "@王芳 ok"
     long = "字" * 200
     assert excerpt(long) == "字" * 139 + "…"
     assert len(excerpt(long)) == 140
