@@ -25,7 +25,7 @@ from engine.blueprint.model import (
 from engine.blueprint.roles import RoleBuilder, has_scope_expressions
 from engine.blueprint.shape import blueprint_schema, did_you_mean
 from engine.blueprint.source import Path_, Source
-from engine.blueprint.views import ViewsBuilder, navigation
+from engine.blueprint.views import ViewsBuilder, navigation, timeline_of
 from engine.errors import Problem
 
 COMMON_FIELD_KEYS = frozenset(
@@ -48,6 +48,9 @@ RESERVED_FIELD_NAMES = frozenset(SYSTEM_COLUMNS) | {
 #: Type-specific field keys (the schema's field keys beyond the common ones).
 SETTING_KEYS = frozenset(blueprint_schema()["$defs"]["field"]["properties"]) - COMMON_FIELD_KEYS
 RESERVED_OBJECT_PREFIXES = ("lw_", "sqlite_", "pg_")
+#: Object names that are paths of their own: /api/v1/trash, /api/v1/notifications, and the app's
+#: /app/search, /app/locale and /app/notifications.
+RESERVED_OBJECT_NAMES = frozenset({"trash", "notifications", "search", "locale"})
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
@@ -229,6 +232,8 @@ class AppBuilder:
                 "name.reserved",
                 key=True,
             )
+        elif name in RESERVED_OBJECT_NAMES:
+            self.fail(path, f"object name '{name}' is reserved (the API's /api/v1/{name})", "name.reserved", key=True)
         parent = parents.get(name)
         raw_fields = _dict(raw.get("fields"))
         fields = [self._field(path, fname, fraw) for fname, fraw in raw_fields.items() if isinstance(fraw, dict)]
@@ -256,6 +261,7 @@ class AppBuilder:
         )
         label = label_of(raw.get("label"), name)
         shown = ViewsBuilder(self.fail, label_of, owned=bool(raw.get("owned", parent is None)))
+        timeline, timeline_at = timeline_of(self.fail, path, name, raw.get("timeline"), fields)
         return ObjectDef(
             name=name,
             label=label,
@@ -271,6 +277,8 @@ class AppBuilder:
             description=_maybe_label(raw.get("description")),
             views=shown.views(path, raw.get("views"), fields),
             board=shown.board(path, raw.get("board"), fields),
+            timeline=timeline,
+            timeline_at=timeline_at,
         )
 
     def _rules(self, path: Path_, raw: list[Any], field_names: list[str]) -> tuple[RuleDef, ...]:

@@ -175,6 +175,10 @@ class ObjectDef:
     description: Label | None = None
     views: tuple[ViewDef, ...] = ()
     board: BoardDef | None = None
+    #: `timeline:` — its records appear on the timeline of each record they point at (activities);
+    #: `timeline_at` is the datetime field that places them there (None: when they were created).
+    timeline: bool = False
+    timeline_at: str | None = None
 
     def field(self, name: str) -> FieldDef:
         for f in self.fields:

@@ -1,4 +1,4 @@
-"""What the generated app shows of a blueprint: list views, the kanban board and the menu.
+"""What the generated app shows of a blueprint: list views, the kanban board, the menu and timelines.
 
 Each part is checked like the rest of the blueprint, with located problems: a view's columns and
 sort name fields of the object (or its timestamps), a board groups by a select field and sums a
@@ -158,6 +158,25 @@ def navigation(
             seen.add(n)
         groups.append(NavGroup(label=label_of(graw.get("label"), ""), objects=tuple(names)))
     return tuple(groups)
+
+
+def timeline_of(fail: Fail, path: Path_, name: str, raw: Any, fields: list[FieldDef]) -> tuple[bool, str | None]:
+    """`timeline: true`, or `timeline: {at: <datetime field>}` (the shape is checked by the schema)."""
+    if not isinstance(raw, dict):
+        return raw is True, None
+    at = raw.get("at")
+    if not isinstance(at, str):
+        return True, None
+    moments = [f.name for f in fields if f.type == "datetime"]
+    if at not in moments:
+        what = "not a datetime field" if any(f.name == at for f in fields) else "not a field"
+        fail(
+            (*path, "timeline", "at"),
+            f"the timeline places records at a datetime field; '{at}' is {what} of '{name}'{did_you_mean(at, moments)}",
+            "object.unknown_field",
+        )
+        return True, None
+    return True, at
 
 
 def check_view_filters(app: App, src: Source, types: Any, functions: Any, problems: list[Problem]) -> None:

@@ -28,6 +28,8 @@ ID_TYPE: TypeEngine[int] = BigInteger().with_variant(Integer(), "sqlite")
 USER_TABLE = "lw_user"
 TEAM_TABLE = "lw_team"
 SESSION_TABLE = "lw_session"
+COMMENT_TABLE = "lw_comment"
+NOTIFICATION_TABLE = "lw_notification"
 _ON_DELETE = {"restrict": "RESTRICT", "set_null": "SET NULL", "cascade": "CASCADE"}
 MAX_IDENTIFIER = 63
 
@@ -163,6 +165,43 @@ def system_tables(metadata: MetaData) -> None:
         Index("ix_lw_session_user", "user_id"),
     )
     share_table(metadata)
+    discussion_tables(metadata)
+
+
+def discussion_tables(metadata: MetaData) -> None:
+    """`lw_comment`: comments on any record (`mentions`: the user ids the body mentions);
+    `lw_notification`: what a user is told (a mention), read or not. No foreign key to the record:
+    the object is any of the blueprint's, and a trashed record keeps its thread for a restore."""
+    Table(
+        COMMENT_TABLE,
+        metadata,
+        Column("id", ID_TYPE, primary_key=True),
+        Column("object", String(64), nullable=False),
+        Column("record_id", BigInteger, nullable=False),
+        Column("author_id", BigInteger, ForeignKey(f"{USER_TABLE}.id", ondelete="SET NULL")),
+        Column("body", Text, nullable=False),
+        Column("mentions", JSONValue, nullable=False),
+        Column("created_at", UTCDateTime, nullable=False),
+        Column("edited_at", UTCDateTime),
+        Column("deleted_at", UTCDateTime),  # a deleted comment keeps its row (notifications point at it), not its text
+        Index("ix_lw_comment_record", "object", "record_id", "id"),
+        sqlite_autoincrement=True,
+    )
+    Table(
+        NOTIFICATION_TABLE,
+        metadata,
+        Column("id", ID_TYPE, primary_key=True),
+        Column("recipient_id", BigInteger, ForeignKey(f"{USER_TABLE}.id", ondelete="CASCADE"), nullable=False),
+        Column("kind", String(32), nullable=False),
+        Column("object", String(64), nullable=False),
+        Column("record_id", BigInteger, nullable=False),
+        Column("comment_id", BigInteger, ForeignKey(f"{COMMENT_TABLE}.id", ondelete="CASCADE")),
+        Column("actor_id", BigInteger, ForeignKey(f"{USER_TABLE}.id", ondelete="SET NULL")),
+        Column("created_at", UTCDateTime, nullable=False),
+        Column("read_at", UTCDateTime),
+        Index("ix_lw_notification_recipient", "recipient_id", "read_at", "id"),
+        sqlite_autoincrement=True,
+    )
 
 
 def object_table(metadata: MetaData, obj: ObjectDef, types: TypeRegistry) -> Table:

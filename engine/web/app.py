@@ -13,6 +13,7 @@ from engine.auth.directory import AuthDb
 from engine.auth.hashers import HashingPool
 from engine.store.records import Store
 from engine.web.api import api_router
+from engine.web.api_comments import comments_router
 from engine.web.apidocs import docs_router, mount_static
 from engine.web.app_pages import app_router
 from engine.web.envelope import install_error_handlers
@@ -49,6 +50,7 @@ def create_app(
     install_error_handlers(web)
     if proxies:
         web.add_middleware(ForwardedHeaders, proxies=proxies)
+    web.include_router(comments_router(store, web.state.auth))  # first: /api/v1/notifications is no object
     web.include_router(api_router(store, web.state.auth))
     web.include_router(pages_router(store))  # /, /login, /logout
     web.include_router(app_router(store, web.state.auth))  # /app: the generated app

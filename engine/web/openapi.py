@@ -12,6 +12,7 @@ from typing import Any
 from engine.blueprint.model import App, FieldDef, ObjectDef
 from engine.types.registry import TypeRegistry
 from engine.web.bodies import MAX_BATCH_BODY, MAX_RECORD_BODY
+from engine.web.openapi_comments import comment_paths, discussion_schemas, notification_paths
 from engine.web.openapi_schemas import ID, MAX_COUNT, MAX_ID, envelope, object_schemas, system_schemas
 
 __all__ = ["object_schemas", "openapi_document"]
@@ -384,6 +385,7 @@ def _object_paths(obj: ObjectDef, types: TypeRegistry) -> dict[str, Any]:
             },
         },
     }
+    paths.update(comment_paths(obj, rid, _responses))
     if not obj.parent:  # lines are shared through their parent
         paths.update(_share_paths(obj, rid))
     if _attachments(obj):
@@ -463,7 +465,7 @@ def _file_paths(obj: ObjectDef, rid: dict[str, Any], record: dict[str, Any], eta
 
 
 def _api_paths(app: App) -> dict[str, Any]:
-    """The routes that are not per object: the object index and the trash."""
+    """The routes that are not per object: the object index, the trash and notifications."""
     return {
         "/api/v1": {
             "get": {
@@ -490,12 +492,13 @@ def _api_paths(app: App) -> dict[str, Any]:
                 ),
             }
         },
+        **notification_paths(_responses),
     }
 
 
 def openapi_document(app: App, types: TypeRegistry, *, version: str) -> dict[str, Any]:
     """The OpenAPI document of an app's REST API."""
-    schemas: dict[str, Any] = system_schemas(app)
+    schemas: dict[str, Any] = system_schemas(app) | discussion_schemas(app)
     parameters: dict[str, Any] = {}
     paths = _api_paths(app)
     for obj in app.objects:
@@ -512,7 +515,7 @@ def openapi_document(app: App, types: TypeRegistry, *, version: str) -> dict[str
             '`loomwork token create`) or the browser\'s session. Success is `{"ok": true, "data": ...}`; '
             'every error is `{"ok": false, "errors": [{"loc", "msg", "code"}]}`.',
         },
-        "tags": [{"name": "app", "description": "the objects of the app and the trash"}]
+        "tags": [{"name": "app", "description": "the objects of the app, the trash and the user's notifications"}]
         + [{"name": o.name, "description": o.plural.en} for o in app.objects],
         "security": [{"bearer": []}, {"session": []}],
         "paths": paths,

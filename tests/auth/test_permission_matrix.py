@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx2 as httpx
 import pytest
+import sqlalchemy as sa
 
 from tests.auth.matrix_support import (
     CHILDREN,
@@ -161,6 +162,49 @@ def test_get_and_history(world: World, who: str, obj: str) -> None:
             elif expected == 200 and url.endswith(str(row.id)):
                 assert int(r.json()["data"]["id"]) == row.id
     assert not wrong, f"{who} ({person.role}) on {obj}:\n" + "\n".join(wrong)
+
+
+# -- comments, mentions and the timeline: the record's read scope, exactly -----------------------------------
+@pytest.mark.parametrize("obj", OBJECTS)
+@pytest.mark.parametrize("who", ACTORS)
+def test_comments_and_timeline_follow_the_read_scope(world: World, who: str, obj: str) -> None:
+    """Listing and posting comments and reading the timeline answer as reading the record does (a
+    comment is made where it is read); a mention of the user by the administrator is taken exactly
+    when the user may read the record, and only then are they notified."""
+    person = world.person(who)
+    rows, parents = _checked_rows(world, person, obj, "read")
+    wrong = []
+    sampled: set[int] = set()  # posting and the timeline: one record per expected answer
+    for row in rows:
+        expected = world.org.expected(person, obj, "read", row, parents)
+        calls: list[tuple[str, str, Any]] = [("GET", "comments", None)]
+        if expected not in sampled:
+            sampled.add(expected)
+            calls += [("POST", "comments", {"body": f"from {who}"}), ("GET", "timeline", None)]
+        for method, suffix, body in calls:
+            url = f"/api/v1/{obj}/{row.id}/{suffix}"
+            r = world.call(who, method, url, obj, json=body)
+            want = 201 if method == "POST" and expected == 200 else expected
+            if not _status_ok(want, r):
+                wrong.append(f"{method} {url}: expected {want}, got {r.status_code} {r.text[:200]}")
+        mention = {"body": f"@[{person.key}](user:{person.id}) please look"}
+        before = _notified(world, person.id)
+        r = world.call("admin", "POST", f"/api/v1/{obj}/{row.id}/comments", obj, json=mention)
+        want = 201 if expected == 200 or who == "admin" else 422
+        if r.status_code != want or (want == 422 and _codes(r) != ["comment.mention_cannot_read"]):
+            wrong.append(
+                f"admin mentioning {who} on {obj} {row.id}: expected {want}, got {r.status_code} {r.text[:200]}"
+            )
+        told = _notified(world, person.id) - before
+        if told != (1 if want == 201 and who != "admin" else 0):
+            wrong.append(f"admin mentioning {who} on {obj} {row.id} ({r.status_code}) notified them {told} times")
+    assert not wrong, f"{who} ({person.role}) on {obj}:\n" + "\n".join(wrong)
+
+
+def _notified(world: World, user_id: int) -> int:
+    t = world.store.metadata.tables["lw_notification"]
+    with world.store.db.read() as conn:
+        return int(conn.execute(sa.select(sa.func.count()).where(t.c.recipient_id == user_id)).scalar_one())
 
 
 # -- writes: update, create, delete ---------------------------------------------------------------------
@@ -322,12 +366,18 @@ def test_hidden_field_probes_are_valid_queries(world: World, obj: str, hidden: s
 def test_hidden_field_absent_from_reads(world: World, who: str, obj: str, hidden: str) -> None:
     """Checked on every response by `World.call`; here the reads that would carry it, made once more."""
     record_id = world.base[obj][0]
-    for url in (f"/api/v1/{obj}", f"/api/v1/{obj}/{record_id}", f"/api/v1/{obj}/{record_id}/history"):
+    for url in (
+        f"/api/v1/{obj}",
+        f"/api/v1/{obj}/{record_id}",
+        f"/api/v1/{obj}/{record_id}/history",
+        f"/api/v1/{obj}/{record_id}/timeline",
+    ):
         r = world.call(who, "GET", url, obj)
         assert r.status_code == 200 and hidden not in r.text, _why(who, world, "GET", url, r)
     # The administrator sees it (and its change in the history), so the test looks at the right place.
-    r = world.call("admin", "GET", f"/api/v1/{obj}/{world.products[0]}/history", obj)
-    assert hidden in r.text
+    for suffix in ("history", "timeline"):
+        r = world.call("admin", "GET", f"/api/v1/{obj}/{world.products[0]}/{suffix}", obj)
+        assert hidden in r.text
 
 
 @pytest.mark.parametrize(

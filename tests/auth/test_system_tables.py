@@ -17,7 +17,7 @@ from engine.types.registry import TypeRegistry
 from engine.types.sqltypes import UTCDateTime
 from tests.helpers import EVERYTHING
 
-NEW_TABLES = ("lw_team", "lw_token", "lw_audit", "lw_login_attempt", "lw_session")
+NEW_TABLES = ("lw_team", "lw_token", "lw_audit", "lw_login_attempt", "lw_session", "lw_comment", "lw_notification")
 
 
 def old_system_tables(db: Database) -> None:
@@ -81,5 +81,33 @@ def test_a_fresh_database_gets_the_cyclic_user_team_foreign_keys(db_url: str) ->
             team_fks = {fk["referred_table"] for fk in inspector.get_foreign_keys("lw_team")}
             token_fks = {fk["referred_table"] for fk in inspector.get_foreign_keys("lw_token")}
         assert (user_fks, team_fks, token_fks) == ({"lw_team"}, {"lw_team", "lw_user"}, {"lw_user"})
+    finally:
+        db.dispose()
+
+
+def test_a_database_from_before_comments_gets_their_tables_and_indexes_on_migrate(db_url: str) -> None:
+    types = TypeRegistry.with_builtins()
+    app = load_blueprint(EVERYTHING, types)
+    db = Database(db_url)
+    try:
+        apply_plan(db, plan_migration(db, app, types))
+        with db.write() as conn:
+            conn.execute(sa.text("DROP TABLE lw_notification"))
+            conn.execute(sa.text("DROP TABLE lw_comment"))
+        plan = plan_migration(db, app, types)
+        assert plan.system_tables == ("lw_comment", "lw_notification")
+        assert "+ create system tables lw_comment, lw_notification" in plan.render()
+        apply_plan(db, plan)
+        assert plan_migration(db, app, types).empty
+        with db.read() as conn:
+            inspector = sa.inspect(conn)
+            indexes = {
+                t: {ix["name"]: ix["column_names"] for ix in inspector.get_indexes(t)}
+                for t in ("lw_comment", "lw_notification")
+            }
+        assert indexes == {
+            "lw_comment": {"ix_lw_comment_record": ["object", "record_id", "id"]},
+            "lw_notification": {"ix_lw_notification_recipient": ["recipient_id", "read_at", "id"]},
+        }
     finally:
         db.dispose()

@@ -95,6 +95,8 @@ def test_fresh_database_gets_system_and_object_tables(db: Database) -> None:
         "lw_login_attempt",
         "lw_session",
         "lw_share",
+        "lw_comment",
+        "lw_notification",
     )
     assert [op.obj.name for op in plan.ops if isinstance(op, CreateObject)] == [
         "account",

@@ -14,6 +14,7 @@ from openapi_spec_validator import validate
 from engine.blueprint.load import load_blueprint
 from engine.types.registry import TypeRegistry
 from engine.web.api import api_router
+from engine.web.api_comments import comments_router
 from engine.web.app import create_app
 from engine.web.openapi import openapi_document
 from tests.helpers import CRM, EVERYTHING, api_client, make_store
@@ -58,7 +59,7 @@ def test_every_route_of_the_api_is_documented_and_nothing_else(sqlite_url: str) 
     store = make_store(sqlite_url)
     web = create_app(store)
     expected = set()
-    for route in api_router(store, web.state.auth).routes:
+    for route in [*comments_router(store, web.state.auth).routes, *api_router(store, web.state.auth).routes]:
         path = route.path  # type: ignore[attr-defined]
         for method in {m.lower() for m in route.methods}:  # type: ignore[attr-defined]
             for obj in store.app.objects if "{object_name}" in path else [None]:
