@@ -51,11 +51,16 @@ def test_docs_lists_the_crm_operations_from_this_server_only(page: Any, live_ser
         *["/api/v1/opportunity/{record_id}"] * 3,
         "/api/v1/opportunity/{record_id}/restore",
         "/api/v1/opportunity/{record_id}/history",
+        *["/api/v1/opportunity/{record_id}/comments"] * 2,
+        *["/api/v1/opportunity/{record_id}/comments/{comment_id}"] * 2,
+        "/api/v1/opportunity/{record_id}/mentionable",
+        "/api/v1/opportunity/{record_id}/timeline",
         *["/api/v1/opportunity/{record_id}/shares"] * 2,
         "/api/v1/opportunity/{record_id}/shares/{share_id}",
         *["/api/v1/opportunity/{record_id}/files/{field}"] * 2,
     ]
     assert "/api/v1/trash" in show_tag(page, "app", "list_objects")
+    assert "/api/v1/notifications" in show_tag(page, "app", "list_objects")
     elsewhere = [u for u in requests if not u.startswith((live_server.url, "data:"))]
     assert elsewhere == []
     assert errors == []
