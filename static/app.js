@@ -141,6 +141,19 @@
     }
   });
 
+  // Mentions: picking a person inserts the markup that mentions them into the comment.
+  document.addEventListener("click", function (e) {
+    var choice = e.target.closest && e.target.closest(".mention-choice");
+    if (!choice) return;
+    var box = document.getElementById("comment-body");
+    var mention = choice.getAttribute("data-mention") + " ";
+    var at = box.selectionStart || box.value.length;
+    box.value = box.value.slice(0, at) + (at && !/\s$/.test(box.value.slice(0, at)) ? " " : "") + mention + box.value.slice(at);
+    choice.closest(".choices").innerHTML = "";
+    document.getElementById("mention-search").value = "";
+    box.focus();
+  });
+
   // Child tables: add, remove and reorder lines; the order on the page is the order saved.
   function nextIndex(editor) {
     var max = -1;

@@ -146,7 +146,9 @@ class Store:
             rows = history.read(conn, self.history_table, object_name, record_id)
         if access is None:
             return rows
-        hidden = access.hidden(obj.name)
+        # History names a field by its column (a lookup's change is `account_id`): hide both forms.
+        named = access.hidden(obj.name)
+        hidden = named | {str(f.column) for f in obj.fields if f.name in named and f.column}
         return [
             {**r, "old": guard.masked_json(r["old"], hidden), "new": guard.masked_json(r["new"], hidden)}
             for r in rows

@@ -79,9 +79,7 @@ def read_board(pages: Pages, who: Identity, words: Words, obj: ObjectDef, board:
             if option_id is None
             else Condition(board.by, "eq", option_id, board.by)
         )
-        q = ListQuery(
-            conditions=[cond], fields=list(dict.fromkeys(fields)), limit=CARDS_PER_COLUMN, sort=order
-        )
+        q = ListQuery(conditions=[cond], fields=list(dict.fromkeys(fields)), limit=CARDS_PER_COLUMN, sort=order)
         cards_by_column[option_id] = store.find(obj.name, q, access=who.access).records
     display.prepare(obj, [c for cards in cards_by_column.values() for c in cards], board.card)
     summed = obj.field(board.sum) if board.sum else None

@@ -17,6 +17,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from engine.auth.directory import AuthDb
+from engine.auth.notifications import Notifications
 from engine.auth.users import Users
 from engine.errors import Forbidden, InputInvalid, LoomworkError, NotAuthenticated, NotFound
 from engine.store.records import Store
@@ -25,6 +26,7 @@ from engine.web.app_board import board_routes
 from engine.web.app_export import export_routes
 from engine.web.app_forms import form_routes
 from engine.web.app_record import record_routes
+from engine.web.app_social import social_routes
 from engine.web.display import Display
 from engine.web.i18n import Words
 from engine.web.identity import Identity, identify
@@ -45,6 +47,7 @@ class Pages:
         self.auth = auth
         self.app = store.app
         self.env = template_environment()
+        self.notifications = Notifications(store, auth)
 
     async def who(self, request: Request) -> Identity | Response:
         """The signed-in user, or a redirect to the sign-in page that comes back here."""
@@ -52,6 +55,8 @@ class Pages:
         if identity is None:
             target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
             return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
+        if request.method == "GET" and request.headers.get("hx-request") != "true":  # the shell's bell
+            request.state.unread = await self.read(self.notifications.unread, identity.user.id)
         return identity
 
     def words(self, request: Request, identity: Identity) -> Words:
@@ -132,6 +137,8 @@ def app_router(store: Store, auth: AuthDb) -> APIRouter:
         found = await pages.read(search_records, pages, who, text) if text else []
         template = "app/_search_results.html" if pages.htmx(request) else "app/search.html"
         return pages.render(request, who, words, template, q=text, found=found, title=words("Search"))
+
+    social_routes(router, pages)  # /app/notifications before /app/{object}
 
     @router.get("/{object_name}")
     async def list_page(object_name: str, request: Request) -> Response:

@@ -10,7 +10,6 @@ number of queries depends on the blueprint (objects referring to this one), neve
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request
@@ -19,6 +18,7 @@ from starlette.responses import Response
 from engine.blueprint.model import FieldDef, Label, LayoutSection, ObjectDef
 from engine.errors import LoomworkError, NotFound
 from engine.store.query import Condition, ListQuery
+from engine.web.app_social import read_timeline
 from engine.web.display import Display
 from engine.web.i18n import Words
 from engine.web.identity import Identity
@@ -131,8 +131,6 @@ def read_record(pages: Pages, who: Identity, words: Words, obj: ObjectDef, recor
                 "may_create": who.access.may(rel.obj.name, "create"),
             }
         )
-    history = store.history(obj.name, record_id, access=who.access)
-    display.read_users(h["actor_id"] for h in history if h.get("actor_id"))
     title_value = record.get(obj.title_field) if obj.title_field != "id" else None
     highlights = [n for n in (sections[0].fields if sections else ()) if n != obj.title_field][:HIGHLIGHTS]
     return {
@@ -150,65 +148,36 @@ def read_record(pages: Pages, who: Identity, words: Words, obj: ObjectDef, recor
         "owner": display.cell(obj, record, "owner_id") if obj.owned else None,
         "lines": lines,
         "related": related,
-        "timeline": timeline(display, obj, history, words),
+        "timeline": read_timeline(pages, who, words, obj, record_id),
     }
 
 
-def timeline(display: Display, obj: ObjectDef, history: list[dict[str, Any]], words: Words) -> list[dict[str, Any]]:
-    """The record's history, newest first: who changed which field from what to what, and when."""
-    out = []
-    for h in reversed(history):
-        name = h.get("field")
-        f = obj.field(name) if name and obj.has_field(name) else None
-        at = h.get("at")
-        when = datetime.fromisoformat(at) if isinstance(at, str) else at
-        out.append(
-            {
-                "at": words.datetime(when) if isinstance(when, datetime) else "",
-                "actor": display.users.get(int(h["actor_id"]), f"#{h['actor_id']}")
-                if h.get("actor_id")
-                else words("System"),
-                "action": h.get("action"),
-                "field": display.label(obj, name) if f is not None else None,
-                "old": shown_change(display, f, h.get("old")),
-                "new": shown_change(display, f, h.get("new")),
-            }
-        )
-    return out
-
-
-def shown_change(display: Display, f: FieldDef | None, value: Any) -> str:
-    """A value as history stored it (JSON), in words: option labels, yes/no, titles of records."""
-    if value is None or f is None:
-        return "" if value is None else str(value)
-    if f.type in ("select", "multi_select", "boolean", "lookup", "user"):
-        cell = display.value(f, value)
-        return cell.text or ", ".join(c.text for c in cell.chips)
-    if isinstance(value, dict | list):
-        return ""
-    return str(value)
+async def record_response(
+    pages: Pages, request: Request, who: Identity, object_name: str, record_id: int, status: int = 200, **extra: Any
+) -> Response:
+    """The record page (also after a refused comment: `comment_error`, `draft`)."""
+    words = pages.words(request, who)
+    try:
+        obj = pages.store.object(object_name)
+        if obj.parent is not None or not who.access.may(obj.name, "read"):
+            raise NotFound(f"no object '{object_name}'", code="object.unknown")
+        data = await pages.read(read_record, pages, who, words, obj, record_id)
+    except LoomworkError as exc:
+        return pages.problem_page(request, who, words, exc)
+    context = {
+        "obj": obj,
+        "title": data["record_title"],
+        "may_update": who.access.may(obj.name, "update"),
+        **data,
+        **extra,
+    }
+    return pages.render(request, who, words, page_template(pages.env, "record", obj.name), status=status, **context)
 
 
 def record_routes(router: APIRouter, pages: Pages) -> None:
-    store = pages.store
-
     @router.get("/{object_name}/{record_id}")
     async def record_page(object_name: str, record_id: int, request: Request) -> Response:
         who = await pages.who(request)
         if isinstance(who, Response):
             return who
-        words = pages.words(request, who)
-        try:
-            obj = store.object(object_name)
-            if obj.parent is not None or not who.access.may(obj.name, "read"):
-                raise NotFound(f"no object '{object_name}'", code="object.unknown")
-            data = await pages.read(read_record, pages, who, words, obj, record_id)
-        except LoomworkError as exc:
-            return pages.problem_page(request, who, words, exc)
-        context = {
-            "obj": obj,
-            "title": data["record_title"],
-            "may_update": who.access.may(obj.name, "update"),
-            **data,
-        }
-        return pages.render(request, who, words, page_template(pages.env, "record", obj.name), **context)
+        return await record_response(pages, request, who, object_name, record_id)

@@ -167,3 +167,15 @@ class Display:
         if not user_id:
             return Cell(empty=True)
         return Cell(self.users.get(int(user_id), f"#{user_id}"))
+
+
+def shown_change(display: Display, f: FieldDef | None, value: Any) -> str:
+    """A value as history stored it (JSON), in words: option labels, yes/no, titles of records."""
+    if value is None or f is None:
+        return "" if value is None else str(value)
+    if f.type in ("select", "multi_select", "boolean", "lookup", "user"):
+        cell = display.value(f, value)
+        return cell.text or ", ".join(c.text for c in cell.chips)
+    if isinstance(value, dict | list):
+        return ""
+    return str(value)

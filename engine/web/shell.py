@@ -80,6 +80,7 @@ def frame(request: Request, app: App, identity: Identity, words: Words, **contex
         "csrf": identity.csrf or "",
         "menu": menu(app, identity),
         "path": request.url.path,
+        "unread": getattr(request.state, "unread", 0),
         "role": app.role(identity.user.role).label if identity.user.role and app.has_role(identity.user.role) else None,
         **context,
     }
