@@ -103,3 +103,22 @@ def clear_after_success(auth: AuthDb, conn: Connection, attempt: Attempt) -> Non
     """Forget the e-mail's count and this attempt's rows after a successful login."""
     t = auth.tables.login_attempt
     conn.execute(sa.delete(t).where(sa.or_(t.c.key == f"email:{attempt.email}", t.c.id.in_(attempt.row_ids))))
+
+
+def reserve_submission(auth: AuthDb, conn: Connection, form: str, ip: str | None, per_hour: int) -> int | None:
+    """Count one submission of a public form from this address unless the address already sent
+    `per_hour` within the hour: then nothing is counted and the seconds to wait are returned.
+    Stored with the login attempts (`lw_login_attempt`), so every worker process sees the count;
+    call inside `auth.db.write()`."""
+    key = f"form:{form}:ip:{ip or '-'}"
+    limits = LoginLimits(max_per_email=per_hour, max_per_ip=per_hour, window=timedelta(hours=1))
+    t = auth.tables.login_attempt
+    now = auth.now()
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(ADVISORY_CLASS, sa.func.hashtext(key))))
+    wait = _locked_for(conn, t, [(key, per_hour)], now, limits.window)
+    if wait is not None:
+        return wait
+    conn.execute(sa.delete(t).where(t.c.key == key, t.c.at <= now - limits.window))
+    conn.execute(sa.insert(t).values(key=key, at=now))
+    return None

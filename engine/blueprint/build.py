@@ -25,7 +25,7 @@ from engine.blueprint.model import (
 from engine.blueprint.roles import RoleBuilder, has_scope_expressions
 from engine.blueprint.shape import blueprint_schema, did_you_mean
 from engine.blueprint.source import Path_, Source
-from engine.blueprint.views import ViewsBuilder, navigation, timeline_of
+from engine.blueprint.views import ViewsBuilder, navigation, public_forms, timeline_of
 from engine.errors import Problem
 
 COMMON_FIELD_KEYS = frozenset(
@@ -149,6 +149,7 @@ class AppBuilder:
             roles=RoleBuilder(self.fail, objects).build(_dict(data.get("roles"))),
             timezone=self._timezone(app.get("timezone")),
             navigation=navigation(self.fail, app.get("navigation"), objects, lambda raw, _: _maybe_label(raw)),
+            forms=public_forms(self.fail, data.get("forms"), objects, lambda raw, _: _maybe_label(raw), self.types),
         )
         expressive = any(
             o.rules or o.formula_fields or o.has_conditions or any(v.filter for v in o.views) for o in built.objects

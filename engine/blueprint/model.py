@@ -158,6 +158,20 @@ class NavGroup:
 
 
 @dataclass(frozen=True)
+class PublicFormDef:
+    """A form anyone may submit at /f/{slug}: which object, which fields, what every submission gets."""
+
+    slug: str
+    object: str
+    label: Label | None
+    fields: tuple[str, ...]
+    set: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    thanks: Label | None = None
+    frame_ancestors: tuple[str, ...] = ()
+    per_hour: int = 10
+
+
+@dataclass(frozen=True)
 class ObjectDef:
     """One business object: one real table."""
 
@@ -283,6 +297,8 @@ class App:
     timezone: str = "UTC"
     #: The menu: groups of objects (`navigation:`); empty means every top-level object in order.
     navigation: tuple[NavGroup, ...] = ()
+    #: Public web forms (`forms:`), by slug.
+    forms: tuple[PublicFormDef, ...] = ()
     #: The merged blueprint document this model was built from (stored with each migration).
     document: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from engine.blueprint.model import App, BoardDef, FieldDef, Label, NavGroup, ObjectDef, ViewDef
+from engine.blueprint.model import App, BoardDef, FieldDef, Label, NavGroup, ObjectDef, PublicFormDef, ViewDef
 from engine.blueprint.shape import did_you_mean
 from engine.blueprint.source import Path_, Source
 from engine.errors import ExprError, Problem
@@ -177,6 +177,94 @@ def timeline_of(fail: Fail, path: Path_, name: str, raw: Any, fields: list[Field
         )
         return True, None
     return True, at
+
+
+#: Field types a public form may ask a visitor for (no lookups: a visitor cannot see the records).
+PUBLIC_TYPES = frozenset(
+    {
+        "text",
+        "long_text",
+        "integer",
+        "decimal",
+        "currency",
+        "percent",
+        "boolean",
+        "date",
+        "select",
+        "multi_select",
+        "email",
+        "phone",
+        "url",
+    }
+)
+
+
+def public_forms(
+    fail: Fail, raw: Any, objects: list[ObjectDef], label_of: Callable[[Any, str], Label | None], types: Any
+) -> tuple[PublicFormDef, ...]:
+    """The blueprint's `forms:`: each names a top-level object, fields a visitor may fill in, and
+    values (`set:`) that parse for their fields."""
+    if not isinstance(raw, Mapping):
+        return ()
+    by_name = {o.name: o for o in objects if o.parent is None}
+    out = []
+    for slug, fraw in raw.items():
+        if not isinstance(fraw, Mapping):
+            continue
+        path: Path_ = ("forms", slug)
+        obj = by_name.get(str(fraw.get("object")))
+        if obj is None:
+            name = str(fraw.get("object"))
+            fail(
+                (*path, "object"),
+                f"'{name}' is not a top-level object{did_you_mean(name, list(by_name))}",
+                "form.unknown_object",
+            )
+            continue
+        fields = {f.name: f for f in obj.fields}
+        names = _names(fraw.get("fields"))
+        for i, n in enumerate(names):
+            f = fields.get(n)
+            if f is None:
+                fail(
+                    (*path, "fields", i),
+                    f"'{n}' is not a field of '{obj.name}'{did_you_mean(n, list(fields))}",
+                    "form.unknown_field",
+                )
+            elif f.type not in PUBLIC_TYPES:
+                fail((*path, "fields", i), f"a public form cannot ask for '{n}' ({f.type})", "form.bad_field")
+        fixed: dict[str, Any] = {}
+        for key, value in (fraw.get("set") or {}).items() if isinstance(fraw.get("set"), Mapping) else ():
+            f = fields.get(str(key))
+            if f is None or f.column is None:
+                fail(
+                    (*path, "set", key),
+                    f"'{key}' is not a field of '{obj.name}'{did_you_mean(str(key), list(fields))}",
+                    "form.unknown_field",
+                )
+                continue
+            try:
+                fixed[str(f.column)] = types[f.type].parse(f, value) if f.type in types else value
+                problem = types[f.type].validate(f, fixed[str(f.column)]) if f.type in types else None
+            except (ValueError, TypeError) as exc:
+                problem = str(exc)
+            if problem:
+                fail((*path, "set", key), f"{problem}", "form.bad_value")
+            else:
+                fixed[str(f.column)] = value
+        out.append(
+            PublicFormDef(
+                slug=str(slug),
+                object=obj.name,
+                label=label_of(fraw.get("label"), ""),
+                fields=tuple(names),
+                set=fixed,
+                thanks=label_of(fraw.get("thanks"), ""),
+                frame_ancestors=tuple(_names(fraw.get("frame_ancestors"))),
+                per_hour=int(fraw["per_hour"]) if isinstance(fraw.get("per_hour"), int) else 10,
+            )
+        )
+    return tuple(out)
 
 
 def check_view_filters(app: App, src: Source, types: Any, functions: Any, problems: list[Problem]) -> None:

@@ -21,6 +21,7 @@ from engine.web.identity import TokenCache
 from engine.web.openapi import openapi_document
 from engine.web.pages import pages_router
 from engine.web.proxies import PROXIES_VARIABLE, ForwardedHeaders, TrustedProxies
+from engine.web.public_forms import public_form_router
 
 
 def create_app(
@@ -54,6 +55,7 @@ def create_app(
     web.include_router(api_router(store, web.state.auth))
     web.include_router(pages_router(store))  # /, /login, /logout
     web.include_router(app_router(store, web.state.auth))  # /app: the generated app
+    web.include_router(public_form_router(store, web.state.auth))  # /f/{slug}: public web forms
     web.include_router(docs_router(store.app.label.en))  # /docs
     mount_static(web)  # /static
     document = openapi_document(store.app, store.types, version=store.app.version)

@@ -18,7 +18,8 @@ CALL = re.compile(r"""(?<![\w.])(?:t|words|self\.words)\(\s*(["'])((?:(?!\1).)+?
 
 def used_strings() -> set[str]:
     found: set[str] = set(SYSTEM_LABELS.values()) | set(WORDED.values())
-    files = [*(REPO / "templates" / "app").glob("*.html"), *(REPO / "engine" / "web").glob("*.py")]
+    files = [*(REPO / "templates" / "app").glob("*.html"), *(REPO / "templates").glob("public_*.html")]
+    files += list((REPO / "engine" / "web").glob("*.py"))
     for path in files:
         found.update(m.group(2) for m in CALL.finditer(path.read_text(encoding="utf-8")))
     return found
