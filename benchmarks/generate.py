@@ -21,7 +21,7 @@ import argparse
 import random
 import re
 import sys
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -98,8 +98,6 @@ class FieldSpec:
 class ObjectSpec:
     name: str
     fields: tuple[FieldSpec, ...] = field(default_factory=tuple)
-    #: The keys of a record's fields that its `visible_if` conditions hide (they must stay empty).
-    hidden: Callable[[Mapping[str, Any]], Iterable[str]] | None = field(default=None, compare=False)
 
 
 def _f(name: str, type_: str, **kw: Any) -> FieldSpec:
@@ -174,24 +172,8 @@ def specs_from_blueprint(path: str | Path) -> dict[str, ObjectSpec]:
                     pattern=f.pattern,
                 )
             )
-        out[obj.name] = ObjectSpec(obj.name, tuple(specs), _hidden_fields(app, obj, types))
+        out[obj.name] = ObjectSpec(obj.name, tuple(specs))
     return out
-
-
-def _hidden_fields(app: Any, obj: Any, types: Any) -> Callable[[Mapping[str, Any]], list[str]] | None:
-    """The engine's own conditions: which fields a generated record may not fill (`visible_if`)."""
-    from engine.forms.conditions import parse_values
-    from engine.store.conditions import ValuesView, compile_conditions, is_visible
-
-    conditions = compile_conditions(app, obj, types)
-    if not any(c.visible for c in conditions.fields.values()):
-        return None
-
-    def hidden(record: Mapping[str, Any]) -> list[str]:
-        view = ValuesView(obj, parse_values(obj, record, types), {})
-        return [c.key for c in conditions.fields.values() if c.visible and not is_visible(c, view)]
-
-    return hidden
 
 
 # -- values ----------------------------------------------------------------------------------------
@@ -314,8 +296,6 @@ def records(
                 rec["probability"] = str(
                     Decimal(STAGE_PROBABILITY[rec["stage"]]).quantize(Decimal(1).scaleb(-prob.scale))
                 )
-        for key in spec.hidden(rec) if spec.hidden is not None else ():
-            rec.pop(key, None)  # after drawing every value, so the other fields stay as seeded
         yield rec
 
 
