@@ -71,10 +71,6 @@ class ObjectConditions:
     def empty(self) -> bool:
         return not self.fields
 
-    def deferred_defaults(self) -> frozenset[str]:
-        """Fields whose default waits for the condition step (computed, or conditionally visible)."""
-        return frozenset(n for n, c in self.fields.items() if c.default is not None or c.visible)
-
 
 class ValuesView:
     """A record being entered, as expressions see it: its values by column, and `user.*`."""

@@ -151,3 +151,25 @@ def test_an_unknown_object_layout_or_mode_is_refused(app: App) -> None:
     assert exc.value.code == "layout.unknown"
     with pytest.raises(ValueError, match="mode must be one of create, edit, view"):
         form_spec(app, TYPES, "deal", mode="print")  # type: ignore[arg-type]
+
+
+def test_the_requests_access_masks_fields_as_the_store_enforces_them(db_url: str) -> None:
+    from engine.auth.access import PolicyAccess, subject_for
+    from engine.auth.directory import AuthDb
+    from engine.auth.users import Users
+    from tests.helpers import make_store
+
+    store = make_store(db_url, CONDITIONAL)
+    try:
+        auth = AuthDb(store.db)
+        user = Users(auth).create_user("rep@example.com", "Rep", "rep", region="east")
+        access = PolicyAccess(store, subject_for(auth, user))
+        spec = form_spec(store.app, store.types, "deal", access, mode="edit", conditions=store.conditions)
+        assert "east_only" not in [f.name for f in spec.fields]
+        assert [f.name for f in spec.fields if f.read_only] == ["priority", "margin"]
+        assert spec.conditions is store.conditions["deal"]
+        lines = spec.field("lines").lines
+        assert lines is not None and lines.conditions is store.conditions["deal_line"]
+        assert [f.name for f in lines.fields] == ["product", "quantity", "free", "free_reason"]
+    finally:
+        store.db.dispose()

@@ -110,10 +110,18 @@ def test_a_section_shown_by_the_users_region(east: TestClient, west: TestClient)
     assert west.post("/api/v1/deal", json={"name": "w", "stage": "won"}).status_code == 201
 
 
-def test_a_field_of_another_role_is_refused_as_read_only(east: TestClient) -> None:
+def test_a_field_of_another_role_or_read_only_is_refused(east: TestClient) -> None:
     assert errors(east.post("/api/v1/deal", json={"name": "a", "east_only": "x"})) == [
         (["body", "east_only"], "field.read_only")
     ]
+    assert errors(east.post("/api/v1/deal", json={"name": "a", "priority": "high"})) == [
+        (["body", "priority"], "field.read_only")
+    ]
+    assert errors(east.post("/api/v1/deal", json={"name": "a", "margin": "1"})) == [
+        (["body", "margin"], "field.read_only")
+    ]
+    deal = east.post("/api/v1/deal", json={"name": "a"}).json()["data"]
+    assert deal["priority"] == "low"  # its default, though the rep may not set it
 
 
 def test_lines_and_bulk(east: TestClient) -> None:
