@@ -131,8 +131,10 @@ def _writable(obj: ObjectDef, types: TypeRegistry, *, inline: bool, updating: bo
 
 
 def _required(obj: ObjectDef) -> list[str]:
-    """Fields a new record must be given: required and without a default."""
-    return [str(f.column) for f in obj.fields if f.required and f.column and f.default is None]
+    """Fields a new record must be given: required and without a default (constant or computed)."""
+    return [
+        str(f.column) for f in obj.fields if f.required and f.column and f.default is None and f.default_expr is None
+    ]
 
 
 def object_schemas(obj: ObjectDef, types: TypeRegistry) -> dict[str, Any]:

@@ -173,3 +173,15 @@ def test_a_stale_version_is_a_409_with_the_current_record_as_documented(client: 
     assert r.status_code == 409
     assert r.json()["current"]["name"] == "B"
     jsonschema.validate(r.json(), doc["components"]["schemas"]["Error"] | {"components": doc["components"]})
+
+
+def test_a_required_field_with_a_computed_default_is_not_required_on_create(tmp_path: Path) -> None:
+    """The store fills it (`default: {expr: ...}`), so a client need not send it."""
+    (tmp_path / "d.yaml").write_text(
+        "app: {name: d}\nobjects:\n  visit:\n    fields:\n"
+        "      name: {type: text, required: true}\n"
+        "      on: {type: date, required: true, default: {expr: 'today()'}}\n"
+    )
+    types = TypeRegistry.with_builtins()
+    doc = openapi_document(load_blueprint(tmp_path / "d.yaml", types), types, version="1")
+    assert doc["components"]["schemas"]["visit_create"]["required"] == ["name"]
