@@ -216,9 +216,20 @@ XSS = '<script>alert("x")</script><img src=x onerror=alert(1)>'
 def test_text_from_users_is_inert_on_every_page(crm: tuple[Store, AuthDb]) -> None:
     rep = client_for(crm, REP)
     account = rep.post("/api/v1/account", json={"name": XSS, "industry": "manufacturing"}).json()["data"]
-    deal = {"name": XSS, "account_id": account["id"], "amount": "1000.00", "stage": "initial_contact", "next_step": XSS}
+    deal = {
+        "name": XSS,
+        "account_id": account["id"],
+        "amount": "1000.00",
+        "stage": "initial_contact",
+        "next_step": XSS,  # text
+        "description": XSS,  # long text
+        "competitor": XSS,
+    }
     opp = rep.post("/api/v1/opportunity", json=deal).json()["data"]
     rep.patch(f"/api/v1/opportunity/{opp['id']}", json={"next_step": XSS + "!"})
+    manager = user_id(crm[0], "li.na@demo.loomwork.dev")
+    posted = rep.post(f"/api/v1/opportunity/{opp['id']}/comments", json={"body": f"@[{XSS}](user:{manager}) {XSS}"})
+    assert posted.status_code == 201, posted.text
     pages = [
         "/app/account",
         f"/app/account/{account['id']}",
@@ -227,6 +238,8 @@ def test_text_from_users_is_inert_on_every_page(crm: tuple[Store, AuthDb]) -> No
         f"/app/opportunity/{opp['id']}",
         "/app/search?q=script",
     ]
+    inbox = client_for(crm, "li.na@demo.loomwork.dev").get("/app/notifications").text
+    assert "<script>alert" not in inbox and "<img src=x" not in inbox and "&lt;script&gt;" in inbox
     for page in pages:
         html = rep.get(page).text
         assert "<script>alert" not in html and "<img src=x" not in html, page
