@@ -105,6 +105,14 @@
   document.addEventListener("htmx:oobAfterSwap", function (e) { if (e.target && e.target.id === "form-state") applyState(e.target); });
   document.body && document.body.addEventListener("htmx:afterSettle", function () { applyState(document.getElementById("form-state")); });
 
+  // Suggestions answer the input that asked: one that left the input (a choice was made) is dropped.
+  document.addEventListener("htmx:beforeSwap", function (e) {
+    var target = e.detail.target;
+    if (!target || !target.classList || !target.classList.contains("choices")) return;
+    var asker = target.parentNode.querySelector('input[type="search"]');
+    if (asker && asker !== document.activeElement) e.detail.shouldSwap = false;
+  });
+
   // Lookups: pick a suggestion (click or Enter) to fill the hidden id.
   function choose(option) {
     var box = option.closest(".lookup");

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import traceback
 import uuid
 from collections.abc import Iterator
@@ -90,6 +91,67 @@ def module_db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempP
     with admin.begin() as conn:
         conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
     admin.dispose()
+
+
+@dataclass
+class DemoTemplates:
+    """The CRM demo built once per test process, copied for each test that writes to it."""
+
+    root: Path
+    sqlite: Path | None = None
+    postgres: str | None = None  # the template database's name
+
+
+def _pg_admin() -> sa.Engine:
+    return sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+
+
+@pytest.fixture(scope="session")
+def _demo_templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoTemplates]:
+    templates = DemoTemplates(tmp_path_factory.mktemp("demo-templates"))
+    yield templates
+    if templates.postgres is not None:
+        admin = _pg_admin()
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{templates.postgres}" WITH (FORCE)')
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def demo_url(request: pytest.FixtureRequest, tmp_path: Path, _demo_templates: DemoTemplates) -> Iterator[str]:
+    """A database holding the CRM demo of its own (`tests.helpers.open_demo` opens it), on SQLite
+    and on PostgreSQL: built once per process, then copied per test (a file copy; a PostgreSQL
+    database made from a template database), instead of migrating and loading it every time."""
+    from tests.helpers import crm_demo
+
+    if request.param == "sqlite":
+        if _demo_templates.sqlite is None:
+            path = _demo_templates.root / "demo.db"
+            store, _ = crm_demo(f"sqlite:///{path}", _demo_templates.root / "files")
+            store.db.dispose()
+            _demo_templates.sqlite = path
+        shutil.copyfile(_demo_templates.sqlite, tmp_path / "demo.db")
+        yield f"sqlite:///{tmp_path / 'demo.db'}"
+        return
+    if not request.getfixturevalue("pg_available"):
+        pytest.skip("PostgreSQL not reachable (set PG_TEST_URL)")
+    admin = _pg_admin()
+    if _demo_templates.postgres is None:
+        name = f"lw_demo_{uuid.uuid4().hex[:12]}"
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        store, _ = crm_demo(sa.make_url(PG_URL).set(database=name).render_as_string(False), tmp_path / "tpl-files")
+        store.db.dispose()
+        _demo_templates.postgres = name
+    copy = f"t_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{copy}" TEMPLATE "{_demo_templates.postgres}"')
+    try:
+        yield sa.make_url(PG_URL).set(database=copy).render_as_string(False)
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{copy}" WITH (FORCE)')
+        admin.dispose()
 
 
 #: Tests that share an expensive session fixture (a served demo and a browser; the schemathesis

@@ -74,6 +74,16 @@ def crm_demo(url: str, files_dir: Path) -> tuple[Store, AuthDb]:
     return store, auth
 
 
+def open_demo(url: str, files_dir: Path) -> tuple[Store, AuthDb]:
+    """The store and auth of a database already holding the CRM demo (the `demo_url` fixture)."""
+    from engine.auth.passwords import PasswordHashing
+
+    types = TypeRegistry.with_builtins()
+    db = Database(url)
+    store = Store(load_blueprint(CRM, types), types, db, files_dir=files_dir)
+    return store, AuthDb(db, hashing=PasswordHashing(time_cost=1, memory_cost=8, parallelism=1))
+
+
 def token_for(auth: AuthDb, email: str) -> str:
     """A new API token of the user with `email`."""
     from engine.auth.tokens import Tokens

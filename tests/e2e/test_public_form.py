@@ -18,7 +18,7 @@ def test_a_visitor_sends_the_contact_form(browser: Any, live_server: Any, lang: 
         context = browser.new_context(base_url=live_server.url, viewport=viewport, locale=lang)
         page = context.new_page()
         errors: list[str] = []
-        page.on("pageerror", errors.append)
+        page.on("pageerror", lambda e, seen=errors: seen.append(str(e)))
         page.goto("/f/contact_us")
         heading = "Talk to our sales team" if lang == "en-US" else "联系我们的销售团队"
         assert page.get_by_role("heading", name=heading).is_visible()

@@ -20,7 +20,7 @@ from engine.auth.directory import AuthDb
 from engine.auth.users import Users
 from engine.store.records import Store
 from engine.web.app import create_app
-from tests.helpers import crm_demo, token_for, user_id
+from tests.helpers import crm_demo, open_demo, token_for, user_id
 
 REP = "chen.xiaoming@demo.loomwork.dev"
 OTHER_REP = "sun.hao@demo.loomwork.dev"
@@ -29,9 +29,9 @@ ADMIN = "admin@demo.loomwork.dev"
 
 
 @pytest.fixture
-def crm(db_url: str, tmp_path: Path) -> Iterator[tuple[Store, AuthDb]]:
+def crm(demo_url: str, tmp_path: Path) -> Iterator[tuple[Store, AuthDb]]:
     """A CRM demo of the test's own, for tests that write."""
-    store, auth = crm_demo(db_url, tmp_path / "files")
+    store, auth = open_demo(demo_url, tmp_path / "files")
     yield store, auth
     store.db.dispose()
 

@@ -17,14 +17,14 @@ from engine.auth.directory import AuthDb
 from engine.store.query import ListQuery
 from engine.store.records import Store
 from engine.web.app import create_app
-from tests.helpers import crm_demo
+from tests.helpers import open_demo
 
 LEADS_FORM = "/f/contact_us"
 
 
 @pytest.fixture
-def crm(db_url: str, tmp_path: Path) -> Iterator[tuple[Store, AuthDb]]:
-    store, auth = crm_demo(db_url, tmp_path / "files")
+def crm(demo_url: str, tmp_path: Path) -> Iterator[tuple[Store, AuthDb]]:
+    store, auth = open_demo(demo_url, tmp_path / "files")
     yield store, auth
     store.db.dispose()
 
