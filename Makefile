@@ -25,7 +25,7 @@ lint: $(STAMP)
 	$(BIN)/lint-imports
 
 test: lint
-	$(BIN)/python -m pytest -q -n auto --dist loadgroup --durations=25
+	$(BIN)/python -m pytest -q -n auto --durations=25
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py

@@ -12,6 +12,7 @@ import shutil
 import traceback
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -107,7 +108,7 @@ def _pg_admin() -> sa.Engine:
 
 
 @pytest.fixture(scope="session")
-def _demo_templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoTemplates]:
+def demo_templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoTemplates]:
     templates = DemoTemplates(tmp_path_factory.mktemp("demo-templates"))
     yield templates
     if templates.postgres is not None:
@@ -117,35 +118,31 @@ def _demo_templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoTe
         admin.dispose()
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def demo_url(request: pytest.FixtureRequest, tmp_path: Path, _demo_templates: DemoTemplates) -> Iterator[str]:
-    """A database holding the CRM demo of its own (`tests.helpers.open_demo` opens it), on SQLite
-    and on PostgreSQL: built once per process, then copied per test (a file copy; a PostgreSQL
-    database made from a template database), instead of migrating and loading it every time."""
+@contextmanager
+def demo_copy(kind: str, folder: Path, templates: DemoTemplates) -> Iterator[str]:
+    """A database holding a copy of the CRM demo on `kind` (sqlite or postgres), dropped after."""
     from tests.helpers import crm_demo
 
-    if request.param == "sqlite":
-        if _demo_templates.sqlite is None:
-            path = _demo_templates.root / "demo.db"
-            store, _ = crm_demo(f"sqlite:///{path}", _demo_templates.root / "files")
+    if kind == "sqlite":
+        if templates.sqlite is None:
+            path = templates.root / "demo.db"
+            store, _ = crm_demo(f"sqlite:///{path}", templates.root / "files")
             store.db.dispose()
-            _demo_templates.sqlite = path
-        shutil.copyfile(_demo_templates.sqlite, tmp_path / "demo.db")
-        yield f"sqlite:///{tmp_path / 'demo.db'}"
+            templates.sqlite = path
+        shutil.copyfile(templates.sqlite, folder / "demo.db")
+        yield f"sqlite:///{folder / 'demo.db'}"
         return
-    if not request.getfixturevalue("pg_available"):
-        pytest.skip("PostgreSQL not reachable (set PG_TEST_URL)")
     admin = _pg_admin()
-    if _demo_templates.postgres is None:
+    if templates.postgres is None:
         name = f"lw_demo_{uuid.uuid4().hex[:12]}"
         with admin.connect() as conn:
             conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-        store, _ = crm_demo(sa.make_url(PG_URL).set(database=name).render_as_string(False), tmp_path / "tpl-files")
+        store, _ = crm_demo(sa.make_url(PG_URL).set(database=name).render_as_string(False), folder / "tpl-files")
         store.db.dispose()
-        _demo_templates.postgres = name
+        templates.postgres = name
     copy = f"t_{uuid.uuid4().hex[:12]}"
     with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{copy}" TEMPLATE "{_demo_templates.postgres}"')
+        conn.exec_driver_sql(f'CREATE DATABASE "{copy}" TEMPLATE "{templates.postgres}"')
     try:
         yield sa.make_url(PG_URL).set(database=copy).render_as_string(False)
     finally:
@@ -154,21 +151,15 @@ def demo_url(request: pytest.FixtureRequest, tmp_path: Path, _demo_templates: De
         admin.dispose()
 
 
-#: Tests that share an expensive session fixture (a served demo and a browser; the schemathesis
-#: cases drawn for the CRM) run on one worker when the suite runs in parallel (`make test` uses
-#: pytest-xdist with --dist loadgroup), instead of every worker paying for the fixture.
-SHARED_SETUP_GROUPS = {"tests/e2e/": "browser", "tests/web/test_openapi_conformance.py": "openapi"}
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if not config.pluginmanager.hasplugin("xdist"):
-        return
-    root = Path(str(config.rootpath))
-    for item in items:
-        where = Path(str(item.path)).relative_to(root).as_posix()
-        group = next((g for prefix, g in SHARED_SETUP_GROUPS.items() if where.startswith(prefix)), None)
-        if group is not None:
-            item.add_marker(pytest.mark.xdist_group(group))
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def demo_url(request: pytest.FixtureRequest, tmp_path: Path, demo_templates: DemoTemplates) -> Iterator[str]:
+    """A database holding the CRM demo of its own (`tests.helpers.open_demo` opens it), on SQLite
+    and on PostgreSQL: built once per process, then copied per test (a file copy; a PostgreSQL
+    database made from a template database), instead of migrating and loading it every time."""
+    if request.param == "postgres" and not request.getfixturevalue("pg_available"):
+        pytest.skip("PostgreSQL not reachable (set PG_TEST_URL)")
+    with demo_copy(request.param, tmp_path, demo_templates) as url:
+        yield url
 
 
 #: Where a server error is logged: the API's handler of unexpected exceptions (engine.web.envelope,
