@@ -40,6 +40,9 @@ class ListQuery:
     cursor: str | None = None
     fields: list[str] | None = None
     total: bool = False
+    #: Count at most this many for the total (the page says "more than" past it): a bound on the
+    #: cost of counting a large table. None: the exact total.
+    total_limit: int | None = None
     filter: str | None = None
     #: Type-ahead: records whose title field contains this text (case-insensitive).
     search: str | None = None
@@ -59,6 +62,8 @@ class Page:
     records: list[dict[str, Any]]
     next_cursor: str | None
     total: int | None
+    #: True when more than `total` records match (`ListQuery.total_limit` was reached).
+    total_capped: bool = False
 
 
 @dataclass(frozen=True)
@@ -111,8 +116,12 @@ def list_records(
             rows = _merged(conn, columns, base, alternatives, keys, after, q.limit + 1)
         else:
             rows = _page(conn, columns, conditions, keys, after, q.limit + 1)
-        total = None
-        if q.total:
+        total, capped = None, False
+        if q.total and q.total_limit is not None:
+            bounded = select(r.table.c.id).where(*conditions).limit(q.total_limit + 1).subquery()
+            total = int(conn.execute(select(func.count()).select_from(bounded)).scalar_one())
+            capped, total = total > q.total_limit, min(total, q.total_limit)
+        elif q.total:
             total = int(conn.execute(select(func.count()).select_from(r.table).where(*conditions)).scalar_one())
     more = len(rows) > q.limit
     rows = rows[: q.limit]
@@ -121,7 +130,7 @@ def list_records(
         for k in keys:
             if q.fields is not None and k.name not in q.fields and k.name != "id":
                 row.pop(k.name, None)
-    return Page(rows, cursor, total)
+    return Page(rows, cursor, total, capped)
 
 
 def _search(r: Resolver, text: str) -> list[ColumnElement[bool]]:

@@ -156,9 +156,9 @@ def app_router(store: Store, auth: AuthDb) -> APIRouter:
         state = list_state(obj, request.query_params, request.query_params.multi_items(), hidden)
         error = None
         try:
-            rows, total, next_cursor = await pages.read(read_list, pages, who, words, state)
+            rows, total, capped, next_cursor = await pages.read(read_list, pages, who, words, state)
         except InputInvalid as exc:
-            rows, total, next_cursor, error = [], 0, None, message_of(exc, words.lang)
+            rows, total, capped, next_cursor, error = [], 0, False, None, message_of(exc, words.lang)
         except LoomworkError as exc:
             return pages.problem_page(request, who, words, exc)
         context = {
@@ -167,6 +167,7 @@ def app_router(store: Store, auth: AuthDb) -> APIRouter:
             "views": views_of(obj),
             "rows": rows,
             "total": total,
+            "capped": capped,
             "next_cursor": next_cursor,
             "error": error,
             "columns_all": choosable_columns(obj, hidden),
@@ -186,8 +187,9 @@ def app_router(store: Store, auth: AuthDb) -> APIRouter:
     return router
 
 
-def read_list(pages: Pages, who: Identity, words: Words, state: ListState) -> tuple[list[Any], int, str | None]:
-    """The page's rows, formatted, with the total and the next page's cursor (constant queries)."""
+def read_list(pages: Pages, who: Identity, words: Words, state: ListState) -> tuple[list[Any], int, bool, str | None]:
+    """The page's rows, formatted, with the total (and whether there are more than it counted)
+    and the next page's cursor (constant queries)."""
     page = pages.store.find(state.obj.name, state.query(), access=who.access)
     display = pages.display(who, words)
     display.prepare(state.obj, page.records, state.columns)
@@ -201,7 +203,7 @@ def read_list(pages: Pages, who: Identity, words: Words, state: ListState) -> tu
         }
         for r in page.records
     ]
-    return rows, page.total or 0, page.next_cursor
+    return rows, page.total or 0, page.total_capped, page.next_cursor
 
 
 def search_records(pages: Pages, who: Identity, text: str) -> list[dict[str, Any]]:

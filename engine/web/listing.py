@@ -19,6 +19,9 @@ NOT_SHOWN = frozenset({"child_table", "long_text"})
 #: Columns of the default view: the title and this many more fields.
 DEFAULT_COLUMNS = 5
 PAGE_SIZES = (25, 50, 100)
+#: A list counts its records up to this many, then says "more than" (counting a whole large
+#: table would cost more than the page itself; docs/benchmarks.md).
+TOTAL_LIMIT = 10_000
 #: The list page's own parameters; any other `field` or `field__op` parameter is a condition.
 LIST_PARAMS = frozenset({"view", "sort", "q", "filter", "cursor", "columns", "size"})
 
@@ -75,6 +78,7 @@ class ListState:
             cursor=cursor if cursor is not None else self.cursor,
             fields=self.fields(),
             total=total,
+            total_limit=TOTAL_LIMIT,
             filter=self.combined_filter(),
             search=self.search or None,
         )

@@ -94,6 +94,15 @@ def test_a_rep_lists_exactly_the_records_the_api_gives_them(demo: tuple[Store, A
     assert rep.get(f"/app/opportunity/{min(other)}").status_code == 404
 
 
+def test_a_long_list_says_more_than_it_counts(demo: tuple[Store, AuthDb], monkeypatch: pytest.MonkeyPatch) -> None:
+    import engine.web.listing
+
+    monkeypatch.setattr(engine.web.listing, "TOTAL_LIMIT", 3)
+    html = client_for(demo, ADMIN).get("/app/opportunity", params={"view": "all"}).text
+    total = re.search(r'id="list-total">([^<]*)<', html)
+    assert total is not None and total.group(1).strip() == "More than 3 records"
+
+
 def test_the_view_filter_the_users_filter_and_conditions_combine(demo: tuple[Store, AuthDb]) -> None:
     admin = client_for(demo, ADMIN)
     html = admin.get("/app/opportunity", params={"filter": "amount > 500000", "size": "100"}).text
