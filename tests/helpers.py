@@ -90,3 +90,14 @@ def token_for(auth: AuthDb, email: str) -> str:
     from engine.auth.users import Users
 
     return Tokens(auth).create_token(Users(auth).get(email).id)[1]
+
+
+def demo_client(crm: tuple[Store, AuthDb], email: str, lang: str = "en") -> TestClient:
+    """A client of the CRM demo signed in (API token) as `email`, who reads the app in `lang`."""
+    from engine.auth.users import Users
+    from engine.web.app import create_app
+
+    store, auth = crm
+    Users(auth).set_locale(user_id(store, email), lang)
+    bearer = {"Authorization": f"Bearer {token_for(auth, email)}"}
+    return TestClient(create_app(store, auth=auth), raise_server_exceptions=False, headers=bearer)

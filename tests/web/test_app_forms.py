@@ -7,45 +7,19 @@ from __future__ import annotations
 import html
 import json
 import re
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-import pytest
 from fastapi.testclient import TestClient
 
 from engine.auth.directory import AuthDb
-from engine.auth.users import Users
 from engine.store.records import Store
-from engine.web.app import create_app
-from tests.helpers import crm_demo, open_demo, token_for, user_id
+from tests.helpers import demo_client, user_id
 
 REP = "chen.xiaoming@demo.loomwork.dev"
 OTHER_REP = "sun.hao@demo.loomwork.dev"
 ADMIN = "admin@demo.loomwork.dev"
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
-
-
-@pytest.fixture
-def crm(demo_url: str, tmp_path: Path) -> Iterator[tuple[Store, AuthDb]]:
-    store, auth = open_demo(demo_url, tmp_path / "files")
-    yield store, auth
-    store.db.dispose()
-
-
-@pytest.fixture(scope="module")
-def demo(module_db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Store, AuthDb]]:
-    store, auth = crm_demo(module_db_url, tmp_path_factory.mktemp("files"))
-    yield store, auth
-    store.db.dispose()
-
-
-def client_for(crm: tuple[Store, AuthDb], email: str, lang: str = "en") -> TestClient:
-    store, auth = crm
-    Users(auth).set_locale(user_id(store, email), lang)
-    bearer = {"Authorization": f"Bearer {token_for(auth, email)}"}
-    return TestClient(create_app(store, auth=auth), raise_server_exceptions=False, headers=bearer)
 
 
 def field_errors(page: str) -> dict[str, str]:
@@ -58,7 +32,7 @@ def post(client: TestClient, url: str, fields: list[tuple[str, str]]) -> Any:
 
 def test_every_input_of_every_form_has_a_label_carrying_the_fields_label(demo: tuple[Store, AuthDb]) -> None:
     store, _ = demo
-    admin = client_for(demo, ADMIN)
+    admin = demo_client(demo, ADMIN)
     for obj in store.app.objects:
         if obj.parent is not None:
             continue
@@ -74,7 +48,7 @@ def test_every_input_of_every_form_has_a_label_carrying_the_fields_label(demo: t
 def test_a_refused_form_shows_each_problem_at_its_field_keeps_the_input_and_then_saves(
     crm: tuple[Store, AuthDb],
 ) -> None:
-    rep = client_for(crm, REP)
+    rep = demo_client(crm, REP)
     r = post(rep, "/app/lead/new", [("name", ""), ("company", "Acme <b>Ltd</b>"), ("budget", "1,5")])
     assert r.status_code == 422
     errors = field_errors(r.text)
@@ -92,7 +66,7 @@ def test_a_refused_form_shows_each_problem_at_its_field_keeps_the_input_and_then
 def test_a_conditional_field_is_offered_only_when_its_condition_holds_and_refused_when_crafted(
     crm: tuple[Store, AuthDb],
 ) -> None:
-    rep = client_for(crm, REP)
+    rep = demo_client(crm, REP)
     page = rep.get("/app/opportunity/new").text
     assert re.search(r'<fieldset class="field" data-field="lost_reason" hidden disabled>', page)
     state = post(rep, "/app/opportunity/form-state", [("_mode", "create"), ("stage", "lost")]).text
@@ -118,7 +92,7 @@ def test_a_conditional_field_is_offered_only_when_its_condition_holds_and_refuse
 
 
 def test_fields_the_role_may_not_change_are_shown_read_only_and_refused_when_crafted(crm: tuple[Store, AuthDb]) -> None:
-    rep = client_for(crm, REP)
+    rep = demo_client(crm, REP)
     deal = rep.get("/api/v1/opportunity", params={"limit": "1"}).json()["data"][0]
     page = rep.get(f"/app/opportunity/{deal['id']}/edit").text
     assert re.search(r'<output id="f-probability"', page) and 'name="probability"' not in page
@@ -146,7 +120,7 @@ def _quote_form(products: list[dict[str, Any]], quantities: list[int]) -> list[t
 
 
 def test_a_quote_with_three_lines_shows_its_totals_live_and_stores_the_same(crm: tuple[Store, AuthDb]) -> None:
-    rep = client_for(crm, REP)
+    rep = demo_client(crm, REP)
     products = rep.get("/api/v1/product", params={"limit": "3", "fields": "id,name,list_price"}).json()["data"]
     lines = _quote_form(products, [1, 2, 3])
     live = post(rep, "/app/quote/form-state", lines).text
@@ -171,7 +145,7 @@ def test_a_quote_with_three_lines_shows_its_totals_live_and_stores_the_same(crm:
 
 
 def test_type_ahead_offers_only_records_the_user_may_read(demo: tuple[Store, AuthDb]) -> None:
-    rep, other = client_for(demo, REP), client_for(demo, OTHER_REP)
+    rep, other = demo_client(demo, REP), demo_client(demo, OTHER_REP)
     theirs = other.get("/api/v1/account", params={"limit": "1000", "fields": "id,name"}).json()["data"]
     mine = {a["id"] for a in rep.get("/api/v1/account", params={"limit": "1000", "fields": "id"}).json()["data"]}
     hidden = next(a for a in theirs if a["id"] not in mine)
@@ -184,8 +158,8 @@ def test_type_ahead_offers_only_records_the_user_may_read(demo: tuple[Store, Aut
 
 
 def test_saving_over_someone_elses_change_shows_both_and_keeps_mine_to_apply_again(crm: tuple[Store, AuthDb]) -> None:
-    rep = client_for(crm, REP)
-    admin = client_for(crm, ADMIN)
+    rep = demo_client(crm, REP)
+    admin = demo_client(crm, ADMIN)
     deal = rep.get("/api/v1/opportunity", params={"limit": "1"}).json()["data"][0]
     stale = str(deal["version"])
     theirs = admin.patch(f"/api/v1/opportunity/{deal['id']}", json={"next_step": "Call the CFO"})

@@ -9,7 +9,6 @@ import io
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,36 +19,12 @@ from engine.auth.directory import AuthDb
 from engine.auth.users import Users
 from engine.store.records import Store
 from engine.web.app import create_app
-from tests.helpers import crm_demo, open_demo, token_for, user_id
+from tests.helpers import demo_client, user_id
 
 REP = "chen.xiaoming@demo.loomwork.dev"
 OTHER_REP = "sun.hao@demo.loomwork.dev"
 FINANCE = "zheng.li@demo.loomwork.dev"
 ADMIN = "admin@demo.loomwork.dev"
-
-
-@pytest.fixture
-def crm(demo_url: str, tmp_path: Path) -> Iterator[tuple[Store, AuthDb]]:
-    """A CRM demo of the test's own, for tests that write."""
-    store, auth = open_demo(demo_url, tmp_path / "files")
-    yield store, auth
-    store.db.dispose()
-
-
-@pytest.fixture(scope="module")
-def demo(module_db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Store, AuthDb]]:
-    """One CRM demo for the tests that only read it."""
-    store, auth = crm_demo(module_db_url, tmp_path_factory.mktemp("files"))
-    yield store, auth
-    store.db.dispose()
-
-
-def client_for(crm: tuple[Store, AuthDb], email: str, lang: str = "en", **headers: str) -> TestClient:
-    """A client signed in (API token) as the demo user `email`, who reads the app in `lang`."""
-    store, auth = crm
-    Users(auth).set_locale(user_id(store, email), lang)
-    bearer = {"Authorization": f"Bearer {token_for(auth, email)}"}
-    return TestClient(create_app(store, auth=auth), raise_server_exceptions=False, headers={**bearer, **headers})
 
 
 def text_of(html: str) -> str:
@@ -74,7 +49,7 @@ def test_signed_out_visitors_are_sent_to_sign_in_and_back(demo: tuple[Store, Aut
 
 
 def test_the_menu_offers_only_what_the_user_may_read(demo: tuple[Store, AuthDb]) -> None:
-    finance = client_for(demo, FINANCE)
+    finance = demo_client(demo, FINANCE)
     html = finance.get("/app/quote").text
     menu = set(re.findall(r'<li><a href="/app/(\w+)"', html))
     assert "quote" in menu and "opportunity" not in menu and "lead" not in menu
@@ -83,12 +58,12 @@ def test_the_menu_offers_only_what_the_user_may_read(demo: tuple[Store, AuthDb])
 
 
 def test_a_rep_lists_exactly_the_records_the_api_gives_them(demo: tuple[Store, AuthDb]) -> None:
-    rep = client_for(demo, REP)
+    rep = demo_client(demo, REP)
     html = rep.get("/app/opportunity", params={"view": "all", "size": "100"}).text
     assert record_links(html, "opportunity") == api_ids(rep, "opportunity")
     total = re.search(r'id="list-total">([^<]*)<', html)
     assert total is not None and total.group(1).strip() == f"{len(api_ids(rep, 'opportunity'))} records"
-    other = api_ids(client_for(demo, OTHER_REP), "opportunity")
+    other = api_ids(demo_client(demo, OTHER_REP), "opportunity")
     assert other and not (record_links(html, "opportunity") & other)
     # someone else's deal: the same 404 as a deal that does not exist
     assert rep.get(f"/app/opportunity/{min(other)}").status_code == 404
@@ -98,13 +73,13 @@ def test_a_long_list_says_more_than_it_counts(demo: tuple[Store, AuthDb], monkey
     import engine.web.listing
 
     monkeypatch.setattr(engine.web.listing, "TOTAL_LIMIT", 3)
-    html = client_for(demo, ADMIN).get("/app/opportunity", params={"view": "all"}).text
+    html = demo_client(demo, ADMIN).get("/app/opportunity", params={"view": "all"}).text
     total = re.search(r'id="list-total">([^<]*)<', html)
     assert total is not None and total.group(1).strip() == "More than 3 records"
 
 
 def test_the_view_filter_the_users_filter_and_conditions_combine(demo: tuple[Store, AuthDb]) -> None:
-    admin = client_for(demo, ADMIN)
+    admin = demo_client(demo, ADMIN)
     html = admin.get("/app/opportunity", params={"filter": "amount > 500000", "size": "100"}).text
     expected = api_ids(admin, "opportunity", filter="(stage not in ('won', 'lost')) and (amount > 500000)")
     assert expected and record_links(html, "opportunity") == expected
@@ -115,13 +90,13 @@ def test_the_view_filter_the_users_filter_and_conditions_combine(demo: tuple[Sto
 
 
 def test_a_bad_filter_is_a_message_on_the_page_not_an_error_page(demo: tuple[Store, AuthDb]) -> None:
-    r = client_for(demo, ADMIN).get("/app/opportunity", params={"filter": "amount >"})
+    r = demo_client(demo, ADMIN).get("/app/opportunity", params={"filter": "amount >"})
     assert r.status_code == 422
     assert 'id="list-error"' in r.text and "filter-expression" in r.text
 
 
 def test_hidden_fields_are_never_columns_cards_or_exported(demo: tuple[Store, AuthDb]) -> None:
-    rep = client_for(demo, REP)
+    rep = demo_client(demo, REP)
     html = rep.get("/app/product", params={"columns": "name,floor_price,cost_price,list_price"}).text
     assert "floor_price" not in html and "cost_price" not in html and "list_price" in html
     exported = rep.get("/app/product/export.csv", params={"columns": "name,floor_price,list_price"})
@@ -130,7 +105,7 @@ def test_hidden_fields_are_never_columns_cards_or_exported(demo: tuple[Store, Au
 
 
 def test_sorting_by_a_header_and_paging_with_cursors_cover_every_record_once(demo: tuple[Store, AuthDb]) -> None:
-    admin = client_for(demo, ADMIN)
+    admin = demo_client(demo, ADMIN)
     seen: list[int] = []
     url = "/app/account?sort=-name"
     while url:
@@ -145,7 +120,7 @@ def test_sorting_by_a_header_and_paging_with_cursors_cover_every_record_once(dem
 
 def test_the_board_has_a_column_per_stage_with_counts_and_sums(demo: tuple[Store, AuthDb]) -> None:
     store, _ = demo
-    rep = client_for(demo, REP)
+    rep = demo_client(demo, REP)
     html = rep.get("/app/opportunity/board").text
     columns = re.findall(r'<section class="board-column" aria-labelledby="col-(\w+)"', html)
     assert columns == [o.id for o in store.app.object("opportunity").field("stage").options]
@@ -163,7 +138,7 @@ def _a_card(rep: TestClient, stage: str | None = None) -> dict[str, Any]:
 
 
 def test_moving_a_card_is_an_update_through_every_check(crm: tuple[Store, AuthDb]) -> None:
-    rep = client_for(crm, REP)
+    rep = demo_client(crm, REP)
     card = _a_card(rep, "initial_contact")
     move = {"by": "stage", "to": "needs_confirmed", "version": str(card["version"])}
     r = rep.post(f"/app/opportunity/{card['id']}/move", data=move, headers={"HX-Request": "true"})
@@ -185,19 +160,19 @@ def test_moving_a_card_is_an_update_through_every_check(crm: tuple[Store, AuthDb
 
 
 def test_nobody_moves_a_card_they_may_not_update(demo: tuple[Store, AuthDb]) -> None:
-    rep = client_for(demo, REP)
-    other = client_for(demo, OTHER_REP)
+    rep = demo_client(demo, REP)
+    other = demo_client(demo, OTHER_REP)
     card = _a_card(other)
     move = {"by": "stage", "to": "won", "version": str(card["version"])}
     r = rep.post(f"/app/opportunity/{card['id']}/move", data=move)
     assert r.status_code == 422 and f"opportunity {card['id']} not found" in text_of(r.text)
     assert other.get(f"/api/v1/opportunity/{card['id']}").json()["data"]["stage"] == card["stage"]
-    finance = client_for(demo, FINANCE)
+    finance = demo_client(demo, FINANCE)
     assert finance.get("/app/opportunity/board").status_code == 404
 
 
 def test_the_csv_export_is_the_list_as_shown_and_inert_in_spreadsheets(crm: tuple[Store, AuthDb]) -> None:
-    rep = client_for(crm, REP)
+    rep = demo_client(crm, REP)
     rep.post("/api/v1/account", json={"name": '=HYPERLINK("http://evil")', "industry": "manufacturing"})
     r = rep.get("/app/account/export.csv", params={"sort": "name", "columns": "name,industry"})
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
@@ -210,7 +185,7 @@ def test_the_csv_export_is_the_list_as_shown_and_inert_in_spreadsheets(crm: tupl
 
 
 def test_search_finds_only_what_the_user_may_read(demo: tuple[Store, AuthDb]) -> None:
-    rep, other = client_for(demo, REP), client_for(demo, OTHER_REP)
+    rep, other = demo_client(demo, REP), demo_client(demo, OTHER_REP)
     theirs = other.get("/api/v1/opportunity", params={"limit": "1", "fields": "id,name"}).json()["data"][0]
     mine = rep.get("/api/v1/opportunity", params={"limit": "1", "fields": "id,name"}).json()["data"][0]
     html = rep.get("/app/search", params={"q": theirs["name"]}).text
@@ -223,7 +198,7 @@ XSS = '<script>alert("x")</script><img src=x onerror=alert(1)>'
 
 
 def test_text_from_users_is_inert_on_every_page(crm: tuple[Store, AuthDb]) -> None:
-    rep = client_for(crm, REP)
+    rep = demo_client(crm, REP)
     account = rep.post("/api/v1/account", json={"name": XSS, "industry": "manufacturing"}).json()["data"]
     deal = {
         "name": XSS,
@@ -247,7 +222,7 @@ def test_text_from_users_is_inert_on_every_page(crm: tuple[Store, AuthDb]) -> No
         f"/app/opportunity/{opp['id']}",
         "/app/search?q=script",
     ]
-    inbox = client_for(crm, "li.na@demo.loomwork.dev").get("/app/notifications").text
+    inbox = demo_client(crm, "li.na@demo.loomwork.dev").get("/app/notifications").text
     assert "<script>alert" not in inbox and "<img src=x" not in inbox and "&lt;script&gt;" in inbox
     for page in pages:
         html = rep.get(page).text
@@ -271,7 +246,7 @@ def counting(store: Store) -> Iterator[list[str]]:
 
 def test_pages_cost_the_same_number_of_statements_for_5_or_25_rows(demo: tuple[Store, AuthDb]) -> None:
     store, _ = demo
-    admin = client_for(demo, ADMIN)
+    admin = demo_client(demo, ADMIN)
     admin.get("/app/activity")  # warm: the token is checked and cached
     columns = "name,account,opportunity,contact,owner_id"
     counts = {}

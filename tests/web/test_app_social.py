@@ -5,40 +5,19 @@ cannot read the record, comment text is inert, and the timeline merges changes a
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
-from fastapi.testclient import TestClient
 
 from engine.auth.directory import AuthDb
-from engine.auth.users import Users
 from engine.store.records import Store
-from engine.web.app import create_app
-from tests.helpers import open_demo, token_for, user_id
+from tests.helpers import demo_client, user_id
 
 REP = "chen.xiaoming@demo.loomwork.dev"
 MANAGER = "li.na@demo.loomwork.dev"  # manages Chen's team
 OUTSIDER = "sun.hao@demo.loomwork.dev"  # a rep of another team
 
 
-@pytest.fixture
-def crm(demo_url: str, tmp_path: Path) -> Iterator[tuple[Store, AuthDb]]:
-    store, auth = open_demo(demo_url, tmp_path / "files")
-    yield store, auth
-    store.db.dispose()
-
-
-def client_for(crm: tuple[Store, AuthDb], email: str) -> TestClient:
-    store, auth = crm
-    Users(auth).set_locale(user_id(store, email), "en")
-    bearer = {"Authorization": f"Bearer {token_for(auth, email)}"}
-    return TestClient(create_app(store, auth=auth), raise_server_exceptions=False, headers=bearer)
-
-
 def test_a_mention_reaches_the_person_mentioned_and_no_one_else(crm: tuple[Store, AuthDb]) -> None:
     store, _ = crm
-    rep, manager, outsider = client_for(crm, REP), client_for(crm, MANAGER), client_for(crm, OUTSIDER)
+    rep, manager, outsider = demo_client(crm, REP), demo_client(crm, MANAGER), demo_client(crm, OUTSIDER)
     deal = rep.get("/api/v1/opportunity", params={"limit": "1", "fields": "id,name"}).json()["data"][0]
     suggestions = rep.get(f"/app/opportunity/{deal['id']}/mentionable", params={"q": "li"}).text
     mention = re.search(r'data-mention="(@\[李娜\]\(user:\d+\))"', suggestions)
@@ -66,7 +45,7 @@ def test_a_mention_reaches_the_person_mentioned_and_no_one_else(crm: tuple[Store
 
 def test_mentioning_someone_who_cannot_read_the_record_is_refused_on_the_page(crm: tuple[Store, AuthDb]) -> None:
     store, _ = crm
-    rep = client_for(crm, REP)
+    rep = demo_client(crm, REP)
     deal = rep.get("/api/v1/opportunity", params={"limit": "1", "fields": "id"}).json()["data"][0]
     outsider = user_id(store, OUTSIDER)
     body = f"@[孙浩](user:{outsider}) FYI"
@@ -76,11 +55,11 @@ def test_mentioning_someone_who_cannot_read_the_record_is_refused_on_the_page(cr
     assert error is not None and "孙浩" in error.group(1)
     assert "FYI</textarea>" in r.text  # the draft is kept
     assert rep.get(f"/api/v1/opportunity/{deal['id']}/comments").json()["data"] == []
-    assert 'id="unread-count"' not in client_for(crm, OUTSIDER).get("/app/opportunity").text
+    assert 'id="unread-count"' not in demo_client(crm, OUTSIDER).get("/app/opportunity").text
 
 
 def test_the_timeline_merges_changes_and_comments_newest_first(crm: tuple[Store, AuthDb]) -> None:
-    rep = client_for(crm, REP)
+    rep = demo_client(crm, REP)
     deal = rep.get("/api/v1/opportunity", params={"limit": "1"}).json()["data"][0]
     rep.patch(f"/api/v1/opportunity/{deal['id']}", json={"next_step": "Demo on site"})
     rep.post(f"/app/opportunity/{deal['id']}/comments", data={"body": "Booked the demo room"})

@@ -6,27 +6,16 @@ and framing limited to the declared sites."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
 
 from engine.auth.directory import AuthDb
 from engine.store.query import ListQuery
 from engine.store.records import Store
 from engine.web.app import create_app
-from tests.helpers import open_demo
 
 LEADS_FORM = "/f/contact_us"
-
-
-@pytest.fixture
-def crm(demo_url: str, tmp_path: Path) -> Iterator[tuple[Store, AuthDb]]:
-    store, auth = open_demo(demo_url, tmp_path / "files")
-    yield store, auth
-    store.db.dispose()
 
 
 def visitor(crm: tuple[Store, AuthDb]) -> tuple[TestClient, str]:

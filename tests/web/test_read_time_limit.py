@@ -98,9 +98,7 @@ def test_without_a_limit_nothing_is_interrupted(tmp_path: Path) -> None:
     assert [r["name"] for r in page.records] == ["d1"]
 
 
-def test_the_api_retries_a_slow_inline_list_on_a_worker_thread(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_the_api_retries_a_slow_inline_list_on_a_worker_thread(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import engine.web.offload
 
     monkeypatch.setattr(engine.web.offload, "INLINE_READ_LIMIT", 0.0)
